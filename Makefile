@@ -1,0 +1,28 @@
+# pgext — PGXS build.  `make && make install`, then tests run against a
+# server started with shared_preload_libraries = 'pgext' (see test/run.sh).
+
+MODULE_big = pgext
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/worker/*.c)))
+
+EXTENSION = pgext
+DATA = $(sort $(wildcard sql/pgext--*.sql))
+
+PG_CPPFLAGS = -I$(srcdir)/src
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lcrypto -lcurl -lyaml
+
+# pg_regress: every sql/<name>.sql that is not an install/upgrade script.
+REGRESS = $(sort $(basename $(notdir $(filter-out sql/pgext--%,$(wildcard sql/*.sql)))))
+REGRESS_OPTS = --load-extension=pgcrypto --load-extension=pgext
+
+# isolation: specs in test/specs, expected output in test/expected.
+ISOLATION = $(sort $(basename $(notdir $(wildcard test/specs/*.spec))))
+ISOLATION_OPTS = --inputdir=test --load-extension=pgcrypto --load-extension=pgext
+
+# TAP: test/t/*.pl (PostgreSQL::Test::Cluster); must run as a non-root user.
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

@@ -1,0 +1,35 @@
+# Shared by test/run.sh and test/demo.sh: build, install, and stage an
+# unprivileged copy of the tree (initdb refuses root; TAP needs its own user).
+set -euo pipefail
+PGEXT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export PATH="/usr/lib/postgresql/15/bin:$PATH"
+
+# Build and install the extension into the system PostgreSQL 15.
+pgext_build_install() {
+  bash "$PGEXT_ROOT/test/deps.sh"
+  make -C "$PGEXT_ROOT" -s -j2 >/dev/null
+  if [ "$(id -u)" -eq 0 ]; then make -C "$PGEXT_ROOT" -s install >/dev/null
+  else sudo make -C "$PGEXT_ROOT" -s install >/dev/null; fi
+}
+
+# Copy the tree to a fresh directory owned by the user who runs the clusters.
+# Prints that directory.  As root the user is "postgres"; otherwise ourselves.
+pgext_stage() {
+  local dir
+  dir=$(mktemp -d /tmp/pgext-run.XXXXXX)
+  tar -C "$PGEXT_ROOT" --exclude=.git --exclude=results --exclude=tmp_check \
+      --exclude=output_iso -cf - . | tar -C "$dir" -xf -
+  if [ "$(id -u)" -eq 0 ]; then chown -R postgres: "$dir"; chmod 755 "$dir"; fi
+  echo "$dir"
+}
+
+# Run a command as the cluster user (postgres when we are root).
+pgext_as_user() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- env PATH="$PATH" "$@"
+  else "$@"; fi
+}
+
+# Options every throwaway cluster gets.
+pgext_cluster_opts() {
+  echo -o shared_preload_libraries=pgext -o "pgext.master_key_command=$1/test/keys.sh"
+}
