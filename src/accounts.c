@@ -38,7 +38,7 @@ static PgextPlan plan_lock = {
 	1, {UUIDOID}
 };
 static PgextPlan plan_customer_owner = {
-	"SELECT id FROM pgext.accounts WHERE stripe_customer_id = $1 AND id <> $2",
+	"SELECT external_id FROM pgext.accounts WHERE stripe_customer_id = $1 AND id <> $2",
 	2, {TEXTOID, UUIDOID}
 };
 static PgextPlan plan_set_customer = {
@@ -178,9 +178,8 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 		if (PgextExec(&plan_customer_owner, (Datum[]) {values[1], values[0]}, NULL, 1) == 1)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
-					 errmsg("Stripe customer \"%s\" is already linked to account %s",
-							customer,
-							DatumGetCString(DirectFunctionCall1(uuid_out, PgextGetDatum(0, 1, &(bool) {false})))),
+					 errmsg("Stripe customer \"%s\" is already linked to account \"%s\"",
+							customer, PgextGetText(0, 1)),
 					 errhint("A Stripe customer belongs to exactly one account.")));
 	}
 	PgextExec(&plan_set_customer, values, nulls, 0);

@@ -31,10 +31,6 @@ void		_PG_init(void);
 static void
 DefineCoreGucs(void)
 {
-	DefineCustomStringVariable("pgext.database",
-							   "Database the pgext background worker connects to.",
-							   NULL, &pgext_database, "postgres",
-							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("pgext.hetzner_api_url",
 							   "Base URL of the Hetzner Cloud API.",
 							   NULL, &pgext_hetzner_api_url,
@@ -53,6 +49,19 @@ DefineCoreGucs(void)
 							 "Accept only live-mode Stripe events (off = test mode).",
 							 NULL, &pgext_stripe_livemode, false,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+}
+
+/*
+ * Define the postmaster-only settings.  PostgreSQL refuses (FATAL) to create
+ * them after startup, so they exist only when pgext is preloaded.
+ */
+static void
+DefinePostmasterGucs(void)
+{
+	DefineCustomStringVariable("pgext.database",
+							   "Database the pgext background worker connects to.",
+							   NULL, &pgext_database, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("pgext.master_key_command",
 							   "Command run at server start that prints master key lines \"<version>:<64 hex>\".",
 							   "The key material never enters a GUC or the database; only this command line does.",
@@ -67,6 +76,8 @@ _PG_init(void)
 	pgext_preloaded = process_shared_preload_libraries_in_progress;
 
 	DefineCoreGucs();
+	if (pgext_preloaded)
+		DefinePostmasterGucs();
 
 	MarkGUCPrefixReserved("pgext");
 }
