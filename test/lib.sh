@@ -4,6 +4,11 @@ set -euo pipefail
 PGEXT_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="/usr/lib/postgresql/15/bin:$PATH"
 
+# One build-install-test at a time per machine: `make install` writes into the
+# system PostgreSQL, so two checkouts testing at once would swap libraries.
+exec 9>"${TMPDIR:-/tmp}/pgext-install.lock"
+flock 9
+
 # Build and install the extension into the system PostgreSQL 15.
 pgext_build_install() {
   bash "$PGEXT_ROOT/test/deps.sh"
