@@ -19,4 +19,8 @@ if [ $status -ne 0 ]; then
   exit $status
 fi
 rm -rf "$dir"
+
+# Fuzz the PG-free signature header parser briefly (libFuzzer + ASan/UBSan).
+bash "$PGEXT_ROOT/test/fuzz/run.sh" 20
+
 echo "pgext: all test layers passed"
