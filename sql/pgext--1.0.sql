@@ -271,3 +271,476 @@ GRANT SELECT ON pgext.accounts, pgext.credit_lots, pgext.credit_reservations, pg
 ------------------------------------------------------------------------------
 
 
+-- Intake: webhook_ingest verifies and records a delivery (the dedup record);
+-- webhook_apply applies recorded Stripe events to billing state later, in
+-- event order per Stripe object, retrying failures and parking dead letters.
+
+CREATE TYPE pgext.webhook_result AS (status text, event_id text);
+
+-- Generic HMAC sources (n8n, messaging providers, ...).  'stripe' is built in.
+--   layout 'plain'        signature argument is <prefix><sig>, HMAC over the body
+--   layout 'timestamped'  signature argument is t=<unix>,<scheme>=<sig>[,...],
+--                         HMAC over "<t>.<body>", timestamp within tolerance
+-- The secret is read from the secret store under secret_name (and
+-- secret_name || ':previous' during a rotation).
+CREATE TABLE pgext.webhook_sources (
+  name        text PRIMARY KEY,
+  secret_name text NOT NULL,
+  layout      text NOT NULL DEFAULT 'plain',
+  prefix      text NOT NULL DEFAULT '',
+  scheme      text NOT NULL DEFAULT 'v1',
+  encoding    text NOT NULL DEFAULT 'hex',
+  algorithm   text NOT NULL DEFAULT 'sha256',
+  tolerance   interval,
+  id_key      text NOT NULL DEFAULT 'id',
+  type_key    text NOT NULL DEFAULT 'type',
+  created_at  timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  CONSTRAINT webhook_sources_name_valid CHECK (name ~ '^[a-z][a-z0-9_]{0,62}$' AND name <> 'stripe'),
+  CONSTRAINT webhook_sources_secret_name_valid CHECK (secret_name <> ''),
+  CONSTRAINT webhook_sources_layout_valid CHECK (layout IN ('plain', 'timestamped')),
+  CONSTRAINT webhook_sources_scheme_valid CHECK (scheme ~ '^[A-Za-z0-9_-]{1,32}$' AND scheme <> 't'),
+  CONSTRAINT webhook_sources_encoding_valid CHECK (encoding IN ('hex', 'base64')),
+  CONSTRAINT webhook_sources_algorithm_valid CHECK (algorithm IN ('sha256', 'sha512', 'sha1')),
+  CONSTRAINT webhook_sources_tolerance_valid
+    CHECK (tolerance IS NULL OR (tolerance >= '1 second' AND tolerance <= '1 day')),
+  CONSTRAINT webhook_sources_timestamp_layout
+    CHECK (layout = 'timestamped' OR tolerance IS NULL)
+);
+
+-- One row per (source, event id): the dedup record.  Stripe events go
+-- pending -> applied | superseded | ignored, or (after retries) dead;
+-- other sources' events are 'received' until an app claims them.
+-- payload holds only what processing needs (stripe_event_minimal) and is
+-- dropped by webhook_retention; the row itself outlives Stripe's retries.
+CREATE TABLE pgext.webhook_events (
+  source          text NOT NULL,
+  event_id        text NOT NULL,
+  type            text NOT NULL,
+  object_id       text,
+  created         timestamptz NOT NULL,
+  livemode        boolean,
+  payload         jsonb,
+  received_at     timestamptz NOT NULL,
+  status          text NOT NULL,
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
+  last_error      text,
+  applied_at      timestamptz,
+  PRIMARY KEY (source, event_id),
+  CONSTRAINT webhook_events_status_valid
+    CHECK (status IN ('pending', 'applied', 'superseded', 'ignored', 'dead', 'received', 'claimed'))
+);
+CREATE INDEX webhook_events_pending ON pgext.webhook_events (created, event_id)
+  WHERE status = 'pending';
+CREATE INDEX webhook_events_received ON pgext.webhook_events (source, received_at)
+  WHERE status = 'received';
+CREATE INDEX webhook_events_age ON pgext.webhook_events (received_at);
+
+-- Rejected deliveries, for alerting on spikes: no payload, no signature, no secret.
+CREATE TABLE pgext.webhook_rejections (
+  id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  source      text NOT NULL,
+  reason      text NOT NULL,
+  detail      text,
+  received_at timestamptz NOT NULL,
+  recorded_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX webhook_rejections_time ON pgext.webhook_rejections (received_at);
+
+-- Operator-maintained mapping from Stripe prices to what they buy.
+--   subscription  invoice.paid allocates `credits` per billing period
+--                 (credit_allocate, rollover_cap passed through)
+--   lifetime      checkout (mode payment) grants lifetime access (+ credits if > 0)
+--   credit_pack   checkout (mode payment) grants `credits` once
+CREATE TABLE pgext.stripe_prices (
+  price_id     text PRIMARY KEY,
+  kind         text NOT NULL,
+  credits      bigint NOT NULL DEFAULT 0,
+  rollover_cap bigint,
+  CONSTRAINT stripe_prices_id_valid CHECK (price_id ~ '^(price|plan)_[A-Za-z0-9_]+$'),
+  CONSTRAINT stripe_prices_kind_valid CHECK (kind IN ('subscription', 'lifetime', 'credit_pack')),
+  CONSTRAINT stripe_prices_credits_valid CHECK (credits >= 0 AND (kind <> 'credit_pack' OR credits > 0)),
+  CONSTRAINT stripe_prices_cap_valid CHECK (rollover_cap IS NULL OR rollover_cap >= 0)
+);
+
+-- Subscription state as last reported by Stripe (newest event per subscription).
+CREATE TABLE pgext.stripe_subscriptions (
+  id                   text PRIMARY KEY,
+  account_id           uuid NOT NULL REFERENCES pgext.accounts (id),
+  customer_id          text,
+  status               text,
+  price_id             text,
+  cancel_at_period_end boolean NOT NULL DEFAULT false,
+  current_period_start timestamptz,
+  current_period_end   timestamptz,
+  ended_at             timestamptz,
+  grace_until          timestamptz,
+  grace_event_created  timestamptz,
+  grace_expired_at     timestamptz,
+  updated_at           timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX stripe_subscriptions_account ON pgext.stripe_subscriptions (account_id);
+CREATE INDEX stripe_subscriptions_grace ON pgext.stripe_subscriptions (grace_until)
+  WHERE grace_until IS NOT NULL AND grace_expired_at IS NULL;
+
+-- One-time purchases (checkout sessions in mode payment).
+CREATE TABLE pgext.stripe_purchases (
+  checkout_session_id text PRIMARY KEY,
+  account_id          uuid NOT NULL REFERENCES pgext.accounts (id),
+  price_id            text NOT NULL,
+  kind                text NOT NULL,
+  credits             bigint NOT NULL DEFAULT 0,
+  event_id            text NOT NULL,
+  created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX stripe_purchases_account ON pgext.stripe_purchases (account_id);
+
+-- Newest event applied per Stripe object: an older event is 'superseded'.
+-- Events of one second are ordered by rank (*.created 0, most 1,
+-- *.deleted and invoice.paid 2), then id.
+CREATE TABLE pgext.stripe_object_versions (
+  object_id     text PRIMARY KEY,
+  event_created timestamptz NOT NULL,
+  event_rank    integer NOT NULL,
+  event_id      text NOT NULL
+);
+
+-- State changes apps react to; each insert is announced with
+-- NOTIFY pgext_billing, '<kind>:<account>:<id>' (delivered at commit).
+CREATE TABLE pgext.billing_outbox (
+  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id      uuid NOT NULL,
+  kind            text NOT NULL,
+  subscription_id text,
+  until           timestamptz,
+  event_id        text,
+  created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  CONSTRAINT billing_outbox_kind_valid
+    CHECK (kind IN ('payment_failed', 'access_ending', 'access_ended', 'grace_expired'))
+);
+CREATE INDEX billing_outbox_account ON pgext.billing_outbox (account_id, id);
+
+CREATE FUNCTION pgext.billing_outbox_notify() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pgext AS $$
+BEGIN
+  PERFORM pg_catalog.pg_notify('pgext_billing', NEW.kind || ':' || NEW.account_id || ':' || NEW.id);
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER billing_outbox_notify AFTER INSERT ON pgext.billing_outbox
+  FOR EACH ROW EXECUTE FUNCTION pgext.billing_outbox_notify();
+
+-- What of a Stripe event is kept: ids, times, statuses, prices, periods,
+-- metadata.  Card data, addresses, emails and names never reach a table.
+CREATE FUNCTION pgext.stripe_event_minimal(e jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT pg_catalog.jsonb_build_object(
+    'id', e->'id', 'type', e->'type', 'created', e->'created', 'livemode', e->'livemode',
+    'api_version', e->'api_version',
+    'data', pg_catalog.jsonb_build_object('object', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+      'id', o->'id', 'object', o->'object', 'customer', o->'customer',
+      'client_reference_id', o->'client_reference_id', 'mode', o->'mode',
+      'payment_status', o->'payment_status', 'status', o->'status',
+      'subscription', o->'subscription', 'cancel_at_period_end', o->'cancel_at_period_end',
+      'cancel_at', o->'cancel_at', 'canceled_at', o->'canceled_at', 'ended_at', o->'ended_at',
+      'current_period_start', o->'current_period_start', 'current_period_end', o->'current_period_end',
+      'billing_reason', o->'billing_reason', 'metadata', o->'metadata',
+      'parent', o->'parent',
+      'items', CASE WHEN pg_catalog.jsonb_typeof(o#>'{items,data}') = 'array' THEN
+        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
+          pg_catalog.jsonb_build_object('id', i->'id', 'price', pg_catalog.jsonb_build_object('id', i#>'{price,id}'),
+            'current_period_start', i->'current_period_start', 'current_period_end', i->'current_period_end',
+            'quantity', i->'quantity')))
+          FROM pg_catalog.jsonb_array_elements(o#>'{items,data}') i)) END,
+      'lines', CASE WHEN pg_catalog.jsonb_typeof(o#>'{lines,data}') = 'array' THEN
+        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
+          pg_catalog.jsonb_build_object('id', l->'id', 'price', pg_catalog.jsonb_build_object('id', l#>'{price,id}'),
+            'pricing', pg_catalog.jsonb_build_object('price_details',
+              pg_catalog.jsonb_build_object('price', l#>'{pricing,price_details,price}')),
+            'subscription', l->'subscription', 'parent', l->'parent', 'period', l->'period',
+            'quantity', l->'quantity', 'proration', l->'proration')))
+          FROM pg_catalog.jsonb_array_elements(o#>'{lines,data}') l)) END,
+      'line_items', CASE WHEN pg_catalog.jsonb_typeof(o#>'{line_items,data}') = 'array' THEN
+        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+            'price', pg_catalog.jsonb_build_object('id', li#>'{price,id}'), 'quantity', li->'quantity'))
+          FROM pg_catalog.jsonb_array_elements(o#>'{line_items,data}') li)) END))))
+  FROM (SELECT e#>'{data,object}' AS o) s
+$$;
+
+CREATE FUNCTION pgext.webhook_ingest(source text, payload text, signature text,
+                                     received_at timestamptz DEFAULT pg_catalog.now())
+RETURNS pgext.webhook_result AS 'MODULE_PATHNAME', 'webhook_ingest'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+
+CREATE FUNCTION pgext.webhook_apply("limit" integer DEFAULT 100,
+                                    OUT applied integer, OUT superseded integer,
+                                    OUT ignored integer, OUT failed integer, OUT dead integer)
+AS 'MODULE_PATHNAME', 'webhook_apply'
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+
+-- Put a dead (or any not yet applied) event back in the queue, attempts reset.
+CREATE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+DECLARE
+  st text;
+BEGIN
+  SELECT e.status INTO st FROM pgext.webhook_events e
+   WHERE e.source = $1 AND e.event_id = $2 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'webhook event %/% does not exist', $1, $2
+      USING ERRCODE = 'P0002', HINT = 'List dead letters with: SELECT * FROM pgext.webhook_events WHERE status = ''dead''.';
+  END IF;
+  IF st <> 'dead' THEN
+    RETURN false;
+  END IF;
+  IF $1 <> 'stripe' THEN
+    RAISE EXCEPTION 'only Stripe events are applied and replayed' USING ERRCODE = '22023';
+  END IF;
+  UPDATE pgext.webhook_events e
+     SET status = 'pending', attempts = 0, next_attempt_at = '-infinity', last_error = NULL
+   WHERE e.source = $1 AND e.event_id = $2;
+  RETURN true;
+END
+$$;
+
+-- Replay every dead letter of a source; returns how many were requeued.
+CREATE FUNCTION pgext.webhook_replay_dead(source text DEFAULT 'stripe') RETURNS integer
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  WITH r AS (
+    UPDATE pgext.webhook_events e
+       SET status = 'pending', attempts = 0, next_attempt_at = '-infinity', last_error = NULL
+     WHERE e.source = $1 AND e.status = 'dead' AND e.source = 'stripe'
+    RETURNING 1)
+  SELECT pg_catalog.count(*)::integer FROM r
+$$;
+
+-- Rejections per source and reason since a moment (for spike alerts).
+CREATE FUNCTION pgext.webhook_rejection_counts(since interval DEFAULT '1 hour')
+RETURNS TABLE (source text, reason text, rejections bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  SELECT r.source, r.reason, pg_catalog.count(*)
+    FROM pgext.webhook_rejections r
+   WHERE r.received_at >= pg_catalog.now() - $1
+   GROUP BY 1, 2 ORDER BY 1, 2
+$$;
+
+-- Retention: drop payloads of settled events older than
+-- pgext.webhook_payload_retention; forget event ids and rejections older than
+-- pgext.webhook_dedup_retention (>= 4 days, past Stripe's 3-day retries).
+-- Pending, dead and unclaimed events keep their payload: they still need it.
+CREATE FUNCTION pgext.webhook_retention(at timestamptz DEFAULT pg_catalog.now(),
+                                        OUT payloads_dropped bigint, OUT events_forgotten bigint,
+                                        OUT rejections_forgotten bigint)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+DECLARE
+  payload_age interval := pg_catalog.current_setting('pgext.webhook_payload_retention')::interval;
+  dedup_age interval := pg_catalog.current_setting('pgext.webhook_dedup_retention')::interval;
+BEGIN
+  UPDATE pgext.webhook_events
+     SET payload = NULL
+   WHERE payload IS NOT NULL AND received_at < $1 - payload_age
+     AND status IN ('applied', 'superseded', 'ignored', 'claimed');
+  GET DIAGNOSTICS payloads_dropped = ROW_COUNT;
+  DELETE FROM pgext.webhook_events
+   WHERE received_at < $1 - dedup_age
+     AND status IN ('applied', 'superseded', 'ignored', 'claimed');
+  GET DIAGNOSTICS events_forgotten = ROW_COUNT;
+  DELETE FROM pgext.webhook_rejections WHERE received_at < $1 - dedup_age;
+  GET DIAGNOSTICS rejections_forgotten = ROW_COUNT;
+END
+$$;
+
+-- Configure a generic HMAC source (upsert).
+CREATE FUNCTION pgext.webhook_source_set(name text, secret_name text, layout text DEFAULT 'plain',
+                                         encoding text DEFAULT 'hex', prefix text DEFAULT '',
+                                         scheme text DEFAULT 'v1', tolerance interval DEFAULT NULL,
+                                         algorithm text DEFAULT 'sha256',
+                                         id_key text DEFAULT 'id', type_key text DEFAULT 'type')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+BEGIN
+  IF $1 IS NULL OR $1 !~ '^[a-z][a-z0-9_]{0,62}$' OR $1 = 'stripe' THEN
+    RAISE EXCEPTION 'invalid webhook source name %', pg_catalog.quote_nullable($1)
+      USING ERRCODE = '22023', HINT = 'Use 1 to 63 characters of a-z, 0-9 and _, starting with a letter; ''stripe'' is built in.';
+  END IF;
+  IF $2 IS NULL OR $2 = '' THEN
+    RAISE EXCEPTION 'secret_name must not be empty'
+      USING ERRCODE = '22023', HINT = 'Name the secret-store entry holding the signing secret, e.g. ''webhook:n8n''.';
+  END IF;
+  IF $3 IS NULL OR $3 NOT IN ('plain', 'timestamped') THEN
+    RAISE EXCEPTION 'invalid layout %', pg_catalog.quote_nullable($3)
+      USING ERRCODE = '22023', HINT = 'Use ''plain'' (<prefix><sig>) or ''timestamped'' (t=<unix>,<scheme>=<sig>).';
+  END IF;
+  IF $4 IS NULL OR $4 NOT IN ('hex', 'base64') THEN
+    RAISE EXCEPTION 'invalid encoding %', pg_catalog.quote_nullable($4)
+      USING ERRCODE = '22023', HINT = 'Use ''hex'' or ''base64''.';
+  END IF;
+  IF $8 IS NULL OR $8 NOT IN ('sha256', 'sha512', 'sha1') THEN
+    RAISE EXCEPTION 'invalid algorithm %', pg_catalog.quote_nullable($8)
+      USING ERRCODE = '22023', HINT = 'Use ''sha256'', ''sha512'' or ''sha1''.';
+  END IF;
+  IF $7 IS NOT NULL AND $3 <> 'timestamped' THEN
+    RAISE EXCEPTION 'a tolerance needs the ''timestamped'' layout'
+      USING ERRCODE = '22023', HINT = 'Only timestamped signatures carry a time to check.';
+  END IF;
+  INSERT INTO pgext.webhook_sources AS s (name, secret_name, layout, encoding, prefix, scheme,
+                                          tolerance, algorithm, id_key, type_key)
+  VALUES ($1, $2, $3, $4, COALESCE($5, ''), COALESCE($6, 'v1'), $7, $8,
+          COALESCE($9, 'id'), COALESCE($10, 'type'))
+  ON CONFLICT ON CONSTRAINT webhook_sources_pkey DO UPDATE
+    SET secret_name = EXCLUDED.secret_name, layout = EXCLUDED.layout, encoding = EXCLUDED.encoding,
+        prefix = EXCLUDED.prefix, scheme = EXCLUDED.scheme, tolerance = EXCLUDED.tolerance,
+        algorithm = EXCLUDED.algorithm, id_key = EXCLUDED.id_key, type_key = EXCLUDED.type_key;
+END
+$$;
+
+-- Remove a generic source; its recorded events stay.
+CREATE FUNCTION pgext.webhook_source_remove(name text) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  WITH d AS (DELETE FROM pgext.webhook_sources s WHERE s.name = $1 RETURNING 1)
+  SELECT pg_catalog.count(*) > 0 FROM d
+$$;
+
+-- Hand a generic source's received events to the app, oldest first, once:
+-- they become 'claimed' when the caller's transaction commits.
+CREATE FUNCTION pgext.webhook_claim(source text, "limit" integer DEFAULT 100)
+RETURNS TABLE (event_id text, type text, payload jsonb, received_at timestamptz)
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  WITH c AS (
+    SELECT e.source, e.event_id FROM pgext.webhook_events e
+     WHERE e.source = $1 AND e.status = 'received'
+     ORDER BY e.received_at, e.event_id
+     LIMIT $2 FOR UPDATE SKIP LOCKED)
+  UPDATE pgext.webhook_events e SET status = 'claimed', applied_at = pg_catalog.now()
+    FROM c WHERE e.source = c.source AND e.event_id = c.event_id
+  RETURNING e.event_id, e.type, e.payload, e.received_at
+$$;
+
+-- Map a Stripe price to what it buys (upsert).
+CREATE FUNCTION pgext.stripe_price_set(price_id text, kind text, credits bigint DEFAULT 0,
+                                       rollover_cap bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+BEGIN
+  IF $1 IS NULL OR $1 !~ '^(price|plan)_[A-Za-z0-9_]+$' THEN
+    RAISE EXCEPTION 'invalid Stripe price id %', pg_catalog.quote_nullable($1)
+      USING ERRCODE = '22023', HINT = 'Stripe price ids look like ''price_...''.';
+  END IF;
+  IF $2 IS NULL OR $2 NOT IN ('subscription', 'lifetime', 'credit_pack') THEN
+    RAISE EXCEPTION 'invalid price kind %', pg_catalog.quote_nullable($2)
+      USING ERRCODE = '22023', HINT = 'Use ''subscription'', ''lifetime'' or ''credit_pack''.';
+  END IF;
+  IF $3 IS NULL OR $3 < 0 OR ($2 = 'credit_pack' AND $3 = 0) THEN
+    RAISE EXCEPTION 'invalid credits % for a % price', pg_catalog.quote_nullable($3), $2
+      USING ERRCODE = '22023', HINT = 'credits must be >= 0, and > 0 for a credit pack.';
+  END IF;
+  IF $4 < 0 THEN
+    RAISE EXCEPTION 'rollover_cap must be zero or positive' USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO pgext.stripe_prices AS p (price_id, kind, credits, rollover_cap)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT ON CONSTRAINT stripe_prices_pkey DO UPDATE
+    SET kind = EXCLUDED.kind, credits = EXCLUDED.credits, rollover_cap = EXCLUDED.rollover_cap;
+END
+$$;
+
+-- An account's access right now: lifetime, active, canceling (until period
+-- end), trialing, grace (payment failed, until grace_until) or none.
+CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (access text, until timestamptz, subscription_id text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  SELECT a.access, a.until, a.sub FROM (
+    SELECT 'lifetime'::text AS access, NULL::timestamptz AS until, NULL::text AS sub, 0 AS rank
+      FROM pgext.stripe_purchases p WHERE p.account_id = $1 AND p.kind = 'lifetime'
+    UNION ALL
+    SELECT CASE
+             WHEN s.status IN ('active', 'trialing') AND s.cancel_at_period_end THEN 'canceling'
+             WHEN s.status IN ('active', 'trialing') THEN s.status
+             ELSE 'grace' END,
+           CASE WHEN s.status IN ('active', 'trialing') THEN s.current_period_end ELSE s.grace_until END,
+           s.id,
+           CASE WHEN s.status IN ('active', 'trialing') THEN 1 ELSE 2 END
+      FROM pgext.stripe_subscriptions s
+     WHERE s.account_id = $1
+       AND ((s.status IN ('active', 'trialing')
+             AND (NOT s.cancel_at_period_end OR s.current_period_end IS NULL OR s.current_period_end > $2))
+         OR (s.status IN ('past_due', 'unpaid') AND s.grace_until > $2))
+    UNION ALL
+    SELECT 'none', NULL, NULL, 3
+  ) a ORDER BY a.rank, a.until DESC NULLS FIRST LIMIT 1
+$$;
+
+-- End grace periods that have run out: one 'grace_expired' outbox row per
+-- subscription (none for lifetime accounts).  For the worker; returns the count.
+CREATE FUNCTION pgext.billing_expire_grace(at timestamptz DEFAULT pg_catalog.now()) RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+DECLARE
+  n integer := 0;
+  s record;
+BEGIN
+  FOR s IN SELECT * FROM pgext.stripe_subscriptions
+            WHERE grace_until <= $1 AND grace_expired_at IS NULL
+            ORDER BY grace_until, id FOR UPDATE SKIP LOCKED
+  LOOP
+    UPDATE pgext.stripe_subscriptions SET grace_expired_at = $1, updated_at = pg_catalog.now()
+     WHERE id = s.id;
+    IF s.status IS DISTINCT FROM 'active' AND s.status IS DISTINCT FROM 'trialing'
+       AND NOT EXISTS (SELECT FROM pgext.stripe_purchases p
+                        WHERE p.account_id = s.account_id AND p.kind = 'lifetime') THEN
+      INSERT INTO pgext.billing_outbox (account_id, kind, subscription_id, until)
+      VALUES (s.account_id, 'grace_expired', s.id, s.grace_until);
+      n := n + 1;
+    END IF;
+  END LOOP;
+  RETURN n;
+END
+$$;
+
+-- Outbox rows after a given id, for apps that poll (or wake on NOTIFY).
+CREATE FUNCTION pgext.billing_outbox_since(after_id bigint DEFAULT 0, "limit" integer DEFAULT 100)
+RETURNS SETOF pgext.billing_outbox
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  SELECT * FROM pgext.billing_outbox WHERE id > $1 ORDER BY id LIMIT $2
+$$;
+
+REVOKE ALL ON pgext.webhook_sources, pgext.webhook_events, pgext.webhook_rejections,
+  pgext.stripe_prices, pgext.stripe_subscriptions, pgext.stripe_purchases,
+  pgext.stripe_object_versions, pgext.billing_outbox FROM PUBLIC;
+REVOKE ALL ON FUNCTION
+  pgext.billing_outbox_notify(),
+  pgext.stripe_event_minimal(jsonb),
+  pgext.webhook_ingest(text, text, text, timestamptz),
+  pgext.webhook_apply(integer),
+  pgext.webhook_replay(text, text),
+  pgext.webhook_replay_dead(text),
+  pgext.webhook_rejection_counts(interval),
+  pgext.webhook_retention(timestamptz),
+  pgext.webhook_source_set(text, text, text, text, text, text, interval, text, text, text),
+  pgext.webhook_source_remove(text),
+  pgext.webhook_claim(text, integer),
+  pgext.stripe_price_set(text, text, bigint, bigint),
+  pgext.billing_access(uuid, timestamptz),
+  pgext.billing_expire_grace(timestamptz),
+  pgext.billing_outbox_since(bigint, integer)
+  FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+  pgext.webhook_ingest(text, text, text, timestamptz),
+  pgext.webhook_apply(integer),
+  pgext.webhook_claim(text, integer),
+  pgext.billing_access(uuid, timestamptz),
+  pgext.billing_outbox_since(bigint, integer)
+  TO pgext_app, pgext_admin;
+GRANT EXECUTE ON FUNCTION
+  pgext.webhook_replay(text, text),
+  pgext.webhook_replay_dead(text),
+  pgext.webhook_rejection_counts(interval),
+  pgext.webhook_retention(timestamptz),
+  pgext.webhook_source_set(text, text, text, text, text, text, interval, text, text, text),
+  pgext.webhook_source_remove(text),
+  pgext.stripe_price_set(text, text, bigint, bigint),
+  pgext.billing_expire_grace(timestamptz)
+  TO pgext_admin;
+GRANT SELECT ON pgext.webhook_sources, pgext.webhook_events, pgext.webhook_rejections,
+  pgext.stripe_prices, pgext.stripe_subscriptions, pgext.stripe_purchases,
+  pgext.stripe_object_versions, pgext.billing_outbox
+  TO pgext_admin;

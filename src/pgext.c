@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "pgext.h"
+#include "webhooks.h"
 
 PG_MODULE_MAGIC;
 
@@ -76,6 +77,7 @@ _PG_init(void)
 	pgext_preloaded = process_shared_preload_libraries_in_progress;
 
 	DefineCoreGucs();
+	WebhooksDefineGucs();
 	if (pgext_preloaded)
 		DefinePostmasterGucs();
 

@@ -1,0 +1,241 @@
+/*
+ * webhook_apply.c — applying recorded Stripe events: queue, retries, dead letters.
+ *
+ * webhook_apply(limit) takes pending events in event order (created, id)
+ * with FOR UPDATE SKIP LOCKED, so concurrent callers never take the same
+ * event, and applies each one in its own subtransaction: the event's effects
+ * and its new status commit together, and a failing event is rolled back
+ * alone, retried later with exponential backoff, and after
+ * pgext.webhook_max_attempts becomes a dead letter (webhook_replay requeues it).
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/timestamp.h"
+
+#include "spi_util.h"
+#include "webhooks.h"
+
+PG_FUNCTION_INFO_V1(webhook_apply);
+
+/* First retry after this many seconds; doubles per attempt up to the cap. */
+#define BACKOFF_BASE_S 30
+#define BACKOFF_CAP_S (6 * 3600)
+/* Stored error text is cut to this many bytes. */
+#define MAX_ERROR_LEN 1000
+
+/* One event taken from the queue. */
+typedef struct QueuedEvent
+{
+	char	   *event_id;
+	char	   *type;
+	char	   *object_id;
+	TimestampTz created;
+	Jsonb	   *payload;		/* NULL if retention already dropped it */
+	int			attempts;
+} QueuedEvent;
+
+typedef struct ApplyCounts
+{
+	int			applied;
+	int			superseded;
+	int			ignored;
+	int			failed;
+	int			dead;
+} ApplyCounts;
+
+static PgextPlan plan_take = {
+	"SELECT event_id, type, object_id, created, payload, attempts "
+	"  FROM pgext.webhook_events "
+	" WHERE source = 'stripe' AND status = 'pending' AND next_attempt_at <= pg_catalog.now() "
+	" ORDER BY created, event_id LIMIT $1 FOR UPDATE SKIP LOCKED",
+	1, {INT4OID}
+};
+static PgextPlan plan_done = {
+	"UPDATE pgext.webhook_events "
+	"   SET status = $2, attempts = attempts + 1, last_error = NULL, applied_at = pg_catalog.now() "
+	" WHERE source = 'stripe' AND event_id = $1",
+	2, {TEXTOID, TEXTOID}
+};
+static PgextPlan plan_failed = {
+	"UPDATE pgext.webhook_events "
+	"   SET status = $2, attempts = $3, last_error = $4, "
+	"       next_attempt_at = pg_catalog.now() + pg_catalog.make_interval(secs => $5) "
+	" WHERE source = 'stripe' AND event_id = $1",
+	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, FLOAT8OID}
+};
+
+/* Copy the queue rows out of SPI_tuptable into the given context. */
+static QueuedEvent *
+TakeEvents(int limit, MemoryContext cxt, int *n)
+{
+	Datum		arg = Int32GetDatum(limit);
+	uint64		rows = PgextExec(&plan_take, &arg, NULL, 0);
+	QueuedEvent *evs = MemoryContextAllocZero(cxt, sizeof(QueuedEvent) * (rows + 1));
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	uint64		i;
+
+	for (i = 0; i < rows; i++)
+	{
+		bool		isnull;
+		Datum		d;
+
+		evs[i].event_id = PgextGetText(i, 1);
+		evs[i].type = PgextGetText(i, 2);
+		evs[i].object_id = PgextGetText(i, 3);
+		evs[i].created = DatumGetTimestampTz(PgextGetDatum(i, 4, &isnull));
+		d = PgextGetDatum(i, 5, &isnull);
+		evs[i].payload = isnull ? NULL : DatumGetJsonbPCopy(d);
+		evs[i].attempts = (int) PgextGetInt64(i, 6, 0);
+	}
+	MemoryContextSwitchTo(old);
+	*n = (int) rows;
+	return evs;
+}
+
+/* Seconds until the next attempt after `attempts` failures. */
+static double
+BackoffSeconds(int attempts)
+{
+	double		s = BACKOFF_BASE_S;
+	int			i;
+
+	for (i = 1; i < attempts && s < BACKOFF_CAP_S; i++)
+		s *= 2;
+	return s > BACKOFF_CAP_S ? BACKOFF_CAP_S : s;
+}
+
+/* Record a failed attempt: back to pending later, or dead. */
+static void
+RecordFailure(const QueuedEvent *ev, const char *message, ApplyCounts *c)
+{
+	int			attempts = ev->attempts + 1;
+	bool		dead = attempts >= pgext_webhook_max_attempts;
+	char	   *msg = pnstrdup(message ? message : "unknown error", MAX_ERROR_LEN);
+	Datum		v[5] = {CStringGetTextDatum(ev->event_id), CStringGetTextDatum(dead ? "dead" : "pending"),
+		Int32GetDatum(attempts), CStringGetTextDatum(msg),
+	Float8GetDatum(dead ? 0 : BackoffSeconds(attempts))};
+
+	PgextExec(&plan_failed, v, NULL, 0);
+	if (dead)
+		c->dead++;
+	else
+		c->failed++;
+}
+
+/* Apply one event inside a subtransaction; returns normally either way. */
+static void
+ApplyInSubtransaction(const QueuedEvent *ev, ApplyCounts *c)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	const char *volatile status = NULL;
+	char	   *volatile message = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		Datum		v[2];
+
+		if (ev->payload == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("webhook event %s has no payload left (dropped by retention)", ev->event_id),
+					 errhint("Raise pgext.webhook_payload_retention, or let Stripe resend the event.")));
+		status = StripeApplyEvent(ev->event_id, ev->type, ev->object_id, ev->created, ev->payload);
+		v[0] = CStringGetTextDatum(ev->event_id);
+		v[1] = CStringGetTextDatum(status);
+		PgextExec(&plan_done, v, NULL, 0);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		/* A cancel or shutdown request is not the event's fault: give up the batch. */
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
+			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
+			PG_RE_THROW();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		message = edata->message ? pstrdup(edata->message) : NULL;
+		FreeErrorData(edata);
+		status = NULL;
+	}
+	PG_END_TRY();
+
+	if (status == NULL)
+		RecordFailure(ev, message, c);
+	else if (strcmp(status, "applied") == 0)
+		c->applied++;
+	else if (strcmp(status, "superseded") == 0)
+		c->superseded++;
+	else
+		c->ignored++;
+}
+
+/*
+ * webhook_apply(limit) RETURNS (applied, superseded, ignored, failed, dead):
+ * apply up to `limit` due Stripe events.
+ */
+Datum
+webhook_apply(PG_FUNCTION_ARGS)
+{
+	int			limit = PG_ARGISNULL(0) ? 100 : PG_GETARG_INT32(0);
+	ApplyCounts c = {0, 0, 0, 0, 0};
+	MemoryContext work;
+	MemoryContext old;
+	QueuedEvent *evs;
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	int			n;
+	int			i;
+
+	if (limit < 1 || limit > 10000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("limit must be between 1 and 10000, got %d", limit),
+				 errhint("Call webhook_apply repeatedly to work through a longer queue.")));
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "pgext: webhook_apply must return a composite type");
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "pgext webhook_apply", ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	evs = TakeEvents(limit, work, &n);
+	for (i = 0; i < n; i++)
+	{
+		old = MemoryContextSwitchTo(work);
+		ApplyInSubtransaction(&evs[i], &c);
+		MemoryContextSwitchTo(old);
+		CHECK_FOR_INTERRUPTS();
+	}
+	SPI_finish();
+	MemoryContextDelete(work);
+
+	values[0] = Int32GetDatum(c.applied);
+	values[1] = Int32GetDatum(c.superseded);
+	values[2] = Int32GetDatum(c.ignored);
+	values[3] = Int32GetDatum(c.failed);
+	values[4] = Int32GetDatum(c.dead);
+	tupdesc = BlessTupleDesc(tupdesc);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}
