@@ -406,7 +406,8 @@ CREATE TABLE pgext.stripe_object_versions (
 );
 
 -- State changes apps react to; each insert is announced with
--- NOTIFY pgext_billing, '<kind>:<account>:<id>' (delivered at commit).
+-- NOTIFY pgext_billing, '<kind>:<id>' (delivered at commit); apps then read
+-- the rows after the last id they processed (billing_outbox_since).
 CREATE TABLE pgext.billing_outbox (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   account_id      uuid NOT NULL,
@@ -423,7 +424,7 @@ CREATE INDEX billing_outbox_account ON pgext.billing_outbox (account_id, id);
 CREATE FUNCTION pgext.billing_outbox_notify() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pgext AS $$
 BEGIN
-  PERFORM pg_catalog.pg_notify('pgext_billing', NEW.kind || ':' || NEW.account_id || ':' || NEW.id);
+  PERFORM pg_catalog.pg_notify('pgext_billing', NEW.kind || ':' || NEW.id);
   RETURN NULL;
 END
 $$;

@@ -5,6 +5,9 @@
 -- (helper: test/vectors/stripe_sig.py, generator: test/vectors/gen_webhooks_sql.py).
 \set VERBOSITY terse
 SET client_min_messages = warning;
+-- Start from a fresh extension: other tests share this database.
+DROP EXTENSION pgext CASCADE;
+CREATE EXTENSION pgext;
 
 -- Stand-in for the secret store (issue #3) while it is not merged: same
 -- contract (secret_set / secret_get / secret_delete); skipped entirely once

@@ -14,6 +14,9 @@ w("""-- Webhook intake: signatures, rejections, dedup, generic HMAC sources.
 -- (helper: test/vectors/stripe_sig.py, generator: test/vectors/gen_webhooks_sql.py).
 \\set VERBOSITY terse
 SET client_min_messages = warning;
+-- Start from a fresh extension: other tests share this database.
+DROP EXTENSION pgext CASCADE;
+CREATE EXTENSION pgext;
 """)
 w(open("test/vectors/secret_stub.sql").read())
 w("""SELECT pgext.secret_set('webhook:stripe', '%s') IS NOT NULL AS stored;

@@ -1,0 +1,245 @@
+-- Stripe events applied to billing state: checkout, subscriptions, invoices,
+-- out-of-order deliveries, lifetime vs subscription, retries, dead letters.
+-- Signatures were computed with the openssl command line at authoring time
+-- (test/vectors/stripe_sig.py; generator test/vectors/gen_stripe_events_sql.py).
+-- Times are offsets in seconds from 2026-01-01 00:00 UTC (created of the first event).
+\set VERBOSITY terse
+SET client_min_messages = warning;
+-- Start from a fresh extension: other tests share this database.
+DROP EXTENSION pgext CASCADE;
+CREATE EXTENSION pgext;
+
+-- Stand-in for the secret store (issue #3) while it is not merged: same
+-- contract (secret_set / secret_get / secret_delete); skipped entirely once
+-- the real pgext.secret_get exists.
+DO $stub$
+BEGIN
+  IF pg_catalog.to_regprocedure('pgext.secret_get(text,uuid)') IS NOT NULL THEN
+    RETURN;
+  END IF;
+  CREATE TABLE pgext.test_secret_stub (name text PRIMARY KEY, value text NOT NULL);
+  CREATE FUNCTION pgext.secret_set(name text, value text, account uuid DEFAULT NULL,
+                                   expires_at timestamptz DEFAULT NULL) RETURNS uuid
+  LANGUAGE sql AS $f$
+    INSERT INTO pgext.test_secret_stub VALUES ($1, $2)
+    ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value;
+    SELECT pg_catalog.gen_random_uuid();
+  $f$;
+  CREATE FUNCTION pgext.secret_get(name text, account uuid DEFAULT NULL) RETURNS text
+  LANGUAGE plpgsql AS $f$
+  DECLARE v text;
+  BEGIN
+    SELECT s.value INTO v FROM pgext.test_secret_stub s WHERE s.name = $1;
+    IF NOT FOUND THEN
+      RAISE EXCEPTION 'secret "%" does not exist', $1 USING ERRCODE = 'P0002';
+    END IF;
+    RETURN v;
+  END
+  $f$;
+  CREATE FUNCTION pgext.secret_delete(name text, account uuid DEFAULT NULL) RETURNS boolean
+  LANGUAGE sql AS $f$
+    WITH d AS (DELETE FROM pgext.test_secret_stub s WHERE s.name = $1 RETURNING 1)
+    SELECT pg_catalog.count(*) > 0 FROM d;
+  $f$;
+END
+$stub$;
+
+SELECT pgext.secret_set('webhook:stripe', 'whsec_events_test') IS NOT NULL AS stored;
+SELECT pgext.stripe_price_set('price_pro', 'subscription', 1000, 500);
+SELECT pgext.stripe_price_set('price_life', 'lifetime', 5000);
+SELECT pgext.stripe_price_set('price_pack', 'credit_pack', 250);
+SELECT pgext.stripe_price_set('price_free', 'subscription', 0);
+SELECT count(*) AS accounts FROM (SELECT pgext.account_create(x) FROM (VALUES ('acme'), ('lifer'), ('ghost'), ('packer')) v(x)) s;
+
+-- 1. acme subscribes: checkout (mode subscription) links the customer by client_reference_id
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a01","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_a1","object":"checkout.session","mode":"subscription","payment_status":"paid","client_reference_id":"acme","customer":"cus_acme","subscription":"sub_acme","customer_details":{"email":"ceo@acme.example"}}}}$b$, 't=1767225600,v1=58e83db901cdd56037882da2beb9384c6534fd307a4bb558b58eb37dfeb30743', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a02","object":"event","api_version":"2025-03-31.basil","created":1767225601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225601,v1=1a65880dd20dcfdcc3a7b22e5062804bc29d77f00aaf89b0dabbdfb4d1441be8', pg_catalog.to_timestamp(1767225601));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a03","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=5f4efd034834eb5d0108067196cccf588a2b4fe1e2a7761f406b7d0e7cb4594b', pg_catalog.to_timestamp(1767225602));
+-- Stripe delivers invoice.paid twice: the second is a duplicate at intake
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a03","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=5f4efd034834eb5d0108067196cccf588a2b4fe1e2a7761f406b7d0e7cb4594b', pg_catalog.to_timestamp(1767225602));
+-- invoice.payment_succeeded for the same invoice: credits are keyed by period, never granted twice
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a04","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_succeeded","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=40e41e4f0b5bc5df82722b8841926d9a89af6ff84d366b04ceada5ac9df07682', pg_catalog.to_timestamp(1767225602));
+SELECT * FROM pgext.webhook_apply();
+SELECT stripe_customer_id FROM pgext.accounts WHERE external_id = 'acme';
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1767312000));
+SELECT event_id, type, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_a%' ORDER BY event_id;
+
+-- 2. out of order: a newer update (cancel at period end) arrives before an older one (past_due)
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a06","object":"event","api_version":"2025-03-31.basil","created":1767225620,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225620,v1=5fc51166e78c0a5efd65aca127783506b627ad53b2df8755ae3c0c7eccb1a1a4', pg_catalog.to_timestamp(1767225620));
+SELECT * FROM pgext.webhook_apply();
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a05","object":"event","api_version":"2025-03-31.basil","created":1767225610,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225610,v1=4ac3ef3ac21d71b7690e2d731cab388cbe8a3bf9aa8637a620ef50b00e92306a', pg_catalog.to_timestamp(1767225610));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a05', 'evt_a06') ORDER BY 1;
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+-- canceling keeps access until the period ends, then none
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1769903999));
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1769904001));
+-- the same delivered in one batch, older last in arrival: order by created decides
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a08","object":"event","api_version":"2025-03-31.basil","created":1767225640,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225640,v1=3972561d7a05ffa87de92651c05b16a4ecf4c0f11fee3a565d01f7c01bf9a5e8', pg_catalog.to_timestamp(1767225640));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a07","object":"event","api_version":"2025-03-31.basil","created":1767225630,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225630,v1=7b8cc17022746a7bbc6e5bf1c5d801636e9eb716b4269d9a8583c8a94b23e747', pg_catalog.to_timestamp(1767225630));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a07', 'evt_a08') ORDER BY 1;
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+
+-- 3. payment fails: grace period (pgext.grace_period, 7 days) and an outbox row
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a09","object":"event","api_version":"2025-03-31.basil","created":1769904060,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1769904060,v1=dd3032acdb77d0d5f13629ed92e75c4a46b4a193c0e7f2a4546546ad98f6de48', pg_catalog.to_timestamp(1769904060));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a10","object":"event","api_version":"2025-03-31.basil","created":1769904061,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]}}}}$b$, 't=1769904061,v1=931aa34cfc90f2aef8f02b15c02134aa8bfa96e5f99456e81071f16996e106e2', pg_catalog.to_timestamp(1769904061));
+-- a second failure (retry of the invoice) does not extend the grace period
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a11","object":"event","api_version":"2025-03-31.basil","created":1770163200,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770163200,v1=037a4fb069f9248364f319c807027446995439024af805fc7f3f9fd5387d3fa3', pg_catalog.to_timestamp(1770163200));
+SELECT * FROM pgext.webhook_apply();
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770076800));
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770595200));
+-- the worker expires grace periods: one grace_expired per subscription
+SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1770595200)) AS expired;
+SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1770681600)) AS expired_again;
+-- payment recovers: the period's credits arrive (rollover capped at 500), grace ends
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a12","object":"event","api_version":"2025-03-31.basil","created":1770681600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"price":{"id":"price_pro","object":"price"},"subscription":"sub_acme","proration":false}]},"subscription":"sub_acme"}}}$b$, 't=1770681600,v1=be82236544f74d76a5460c721d2795936b279733717296416729c3b79b92fbd7', pg_catalog.to_timestamp(1770681600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a13","object":"event","api_version":"2025-03-31.basil","created":1770681601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1}]},"current_period_start":1769904000,"current_period_end":1772323200}}}$b$, 't=1770681601,v1=ebdd7da1df643a3143261e8d1584ccebbc230cf552cb26d6ed4a43edc4e32385', pg_catalog.to_timestamp(1770681601));
+SELECT * FROM pgext.webhook_apply();
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770768000));
+-- proration lines and zero-credit prices allocate nothing
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a14","object":"event","api_version":"2025-03-31.basil","created":1770768000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a3","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a3","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":true}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770768000,v1=2cb540f4bc1bae2b7ce903525f6d752babf21f84afde2d231aa865debaa39017', pg_catalog.to_timestamp(1770768000));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a15","object":"event","api_version":"2025-03-31.basil","created":1770768001,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a4","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a4","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_free","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770768001,v1=9e1968d497ed04cc34c52d48c602c01ab8afa915e23b1829a5513f29d078909b', pg_catalog.to_timestamp(1770768001));
+SELECT * FROM pgext.webhook_apply();
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
+
+-- 4. deleted ends access; an older update arriving afterwards is superseded
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a17","object":"event","api_version":"2025-03-31.basil","created":1772323195,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.deleted","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"canceled","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]},"ended_at":1772323195}}}$b$, 't=1772323195,v1=f40e29ae3a7399af78004685dc9f01dde98bdcbcd9a3493b327550e90597f533', pg_catalog.to_timestamp(1772323195));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a16","object":"event","api_version":"2025-03-31.basil","created":1772323190,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]}}}}$b$, 't=1772323190,v1=748f63c27c34d5a4513090d54c11cf73b50661516fa48c26b4257ba08be9192b', pg_catalog.to_timestamp(1772323190));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a16', 'evt_a17') ORDER BY 1;
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'acme' ORDER BY s.id;
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1772323199));
+SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
+  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+ WHERE a.external_id = 'acme' ORDER BY o.id;
+
+-- 5. lifetime: a one-time checkout (price from metadata) grants lifetime access and its credits
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l01","object":"event","api_version":"2025-03-31.basil","created":1767225700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_l1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"lifer","customer":"cus_lifer","metadata":{"price_id":"price_life"},"payment_method_details":{"card":{"last4":"4242"}}}}}$b$, 't=1767225700,v1=108146b0f497e93d88193576130f81e71f65837f69b857617b3794d6584adc4e', pg_catalog.to_timestamp(1767225700));
+-- ... and subscription events never downgrade it
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l02","object":"event","api_version":"2025-03-31.basil","created":1767225701,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_lifer","object":"subscription","customer":"cus_lifer","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_lifer","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225701,v1=7f5e52ae754b252de254a812112d2b27341e64c12c0602f6a6f085e5851fb023', pg_catalog.to_timestamp(1767225701));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l03","object":"event","api_version":"2025-03-31.basil","created":1767225702,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_l1","object":"invoice","customer":"cus_lifer","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_l1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_lifer","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_lifer"}}}}}$b$, 't=1767225702,v1=05097cf83687d39c9b6b174e5c466e8d20d7970a2f3145d247199b2dc120ede4', pg_catalog.to_timestamp(1767225702));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l04","object":"event","api_version":"2025-03-31.basil","created":1767225703,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.deleted","data":{"object":{"id":"sub_lifer","object":"subscription","customer":"cus_lifer","status":"canceled","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_lifer","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225703,v1=c87ee4af3ccde2a2063181a055bd0c6630cc4c15ed33bb15e294cdcc73cb0092', pg_catalog.to_timestamp(1767225703));
+SELECT * FROM pgext.webhook_apply();
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'lifer'), pg_catalog.to_timestamp(1798761600));
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'lifer';
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'lifer' ORDER BY s.id;
+SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
+  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+ WHERE a.external_id = 'lifer' ORDER BY o.id;
+SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1769817600)) AS expired;
+SELECT price_id, kind, credits FROM pgext.stripe_purchases ORDER BY 1;
+
+-- 6. credit pack with expanded line_items; an unpaid (async) checkout waits for async_payment_succeeded
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p01","object":"event","api_version":"2025-03-31.basil","created":1767225800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_p1","object":"checkout.session","mode":"payment","payment_status":"unpaid","client_reference_id":"packer","customer":"cus_packer","line_items":{"object":"list","data":[{"price":{"id":"price_pack"},"quantity":1}]}}}}$b$, 't=1767225800,v1=e7854f323de250fbbf36bbd1e2c695eea457e361482adf8f1a1f95f731b8aea9', pg_catalog.to_timestamp(1767225800));
+SELECT * FROM pgext.webhook_apply();
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p02","object":"event","api_version":"2025-03-31.basil","created":1767225900,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.async_payment_succeeded","data":{"object":{"id":"cs_p1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"packer","customer":"cus_packer","line_items":{"object":"list","data":[{"price":{"id":"price_pack"},"quantity":1}]}}}}$b$, 't=1767225900,v1=53e3fa8c389d7d9f9ca0e9f8f6126fd8ff8b7327e0c961901c8cced0cbb69bb5', pg_catalog.to_timestamp(1767225900));
+SELECT * FROM pgext.webhook_apply();
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
+-- a second checkout with a new Stripe customer still credits the account found by client_reference_id
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p03","object":"event","api_version":"2025-03-31.basil","created":1767226000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_p2","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"packer","customer":"cus_packer_2","metadata":{"price_id":"price_pack"}}}}$b$, 't=1767226000,v1=694a3cd2f4926604bb39bc44f39093c2f6a794a7a15556739dc67b47e9df4f92', pg_catalog.to_timestamp(1767226000));
+SELECT * FROM pgext.webhook_apply();
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
+SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id = 'packer';
+
+-- 7. failures retry with backoff, then become dead letters; an operator replays them
+-- invoice for a customer no account is linked to yet (email is never used to find one)
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_g01","object":"event","api_version":"2025-03-31.basil","created":1767226100,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_g1","object":"invoice","customer":"cus_ghost","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_g1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_ghost","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_ghost"}}}}}$b$, 't=1767226100,v1=13f0bdd41c884cfdeec85dd4354e682eba361dc6db0bb5aabfc925ebb7dc848a', pg_catalog.to_timestamp(1767226100));
+SELECT * FROM pgext.webhook_apply();
+SELECT status, attempts, next_attempt_at > pg_catalog.now() AS backing_off, last_error
+  FROM pgext.webhook_events WHERE event_id = 'evt_g01';
+-- not due yet: nothing is taken
+SELECT * FROM pgext.webhook_apply();
+SET pgext.webhook_max_attempts = 2;
+UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g01';
+SELECT * FROM pgext.webhook_apply();
+SELECT status, attempts, last_error IS NOT NULL AS has_error FROM pgext.webhook_events WHERE event_id = 'evt_g01';
+RESET pgext.webhook_max_attempts;
+-- an unmapped price fails too
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_g02","object":"event","api_version":"2025-03-31.basil","created":1767226200,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_g2","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"ghost","customer":"cus_ghost","metadata":{"price_id":"price_mystery"}}}}$b$, 't=1767226200,v1=0768d93acf672573fac2875b998a9fcc4e0de3a8d94d29175e7c04543d223edf', pg_catalog.to_timestamp(1767226200));
+SELECT * FROM pgext.webhook_apply();
+SELECT status, last_error FROM pgext.webhook_events WHERE event_id = 'evt_g02';
+-- the operator fixes the cause and replays
+SELECT pgext.stripe_price_set('price_mystery', 'credit_pack', 42);
+SELECT pgext.webhook_replay('stripe', 'evt_g01') AS requeued, pgext.webhook_replay('stripe', 'evt_g02') AS not_dead;
+UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g02';
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_g%' ORDER BY 1;
+-- evt_g01 came first and failed again (the checkout linking cus_ghost was applied after it); its retry succeeds
+UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g01';
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_g%' ORDER BY 1;
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'ghost';
+SELECT pgext.webhook_replay('stripe', 'evt_nope');
+SELECT pgext.webhook_replay_dead() AS none_left;
+
+-- 8. events we do not act on are ignored; bad inputs
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x01","object":"event","api_version":"2025-03-31.basil","created":1767226300,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.trial_will_end","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"trialing","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226300,v1=aedb17fd2767011e73651e7e7ddd4c1f88fa6eda7840424558bdadf0e1891f3d', pg_catalog.to_timestamp(1767226300));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x02","object":"event","api_version":"2025-03-31.basil","created":1767226301,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent"}}}$b$, 't=1767226301,v1=d75bc7f767ece4469d9678f62cc52a936af135705f474d4a2a1247f88be37352', pg_catalog.to_timestamp(1767226301));
+SELECT * FROM pgext.webhook_apply();
+SELECT * FROM pgext.webhook_apply(0);
+SELECT pgext.stripe_price_set('prod_x', 'subscription', 1);
+SELECT pgext.stripe_price_set('price_y', 'gift', 1);
+SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);
+SELECT pgext.billing_access(NULL);
+
+-- the ledger stays consistent and every change was announced
+SELECT count(*) AS audit_rows FROM pgext.credit_audit();
+SELECT count(*) AS verify_rows FROM pgext.credit_verify();
+SELECT kind, count(*) FROM pgext.billing_outbox GROUP BY 1 ORDER BY 1;
