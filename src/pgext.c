@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "pgext.h"
+#include "secrets.h"
 
 PG_MODULE_MAGIC;
 
@@ -77,7 +78,10 @@ _PG_init(void)
 
 	DefineCoreGucs();
 	if (pgext_preloaded)
+	{
 		DefinePostmasterGucs();
+		SecretsPreloadInit();	/* keys, audit shared memory, log warning */
+	}
 
 	MarkGUCPrefixReserved("pgext");
 }
