@@ -14,6 +14,7 @@
 #include "utils/guc.h"
 
 #include "pgext.h"
+#include "secrets.h"
 #include "webhooks.h"
 
 PG_MODULE_MAGIC;
@@ -79,7 +80,10 @@ _PG_init(void)
 	DefineCoreGucs();
 	WebhooksDefineGucs();
 	if (pgext_preloaded)
+	{
 		DefinePostmasterGucs();
+		SecretsPreloadInit();	/* keys, audit shared memory, log warning */
+	}
 
 	MarkGUCPrefixReserved("pgext");
 }

@@ -1,0 +1,261 @@
+-- Secrets: store/read/mask/delete, bad inputs, ciphertext bound to its row,
+-- key versions, expiry, roles, rewrap, pgcrypto import, audit counters.
+-- The cluster runs with test/keys.sh: master key versions 1 and 2.
+-- Accounts get fixed ids so that messages naming them are stable.
+INSERT INTO pgext.accounts (id, external_id) VALUES
+  ('11111111-1111-4111-8111-111111111111', 'tenant-a'),
+  ('22222222-2222-4222-8222-222222222222', 'tenant-b');
+\set a '11111111-1111-4111-8111-111111111111'
+\set b '22222222-2222-4222-8222-222222222222'
+SELECT pgext.secret_key_versions();
+SELECT pgext.secret_logging_risks();
+-- start the audit from zero (counts live in shared memory across tests)
+SELECT pgext.secret_audit_flush() >= 0 AS drained;
+TRUNCATE pgext.secret_audit;
+
+-- store, read, mask
+SELECT pgext.secret_set('openai:api_key', 'sk-tenant-a-0123456789abcdef', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_get('openai:api_key', :'a');
+SELECT pgext.secret_masked('openai:api_key', :'a');
+SELECT pgext.secret_set('openai:api_key', 'sk-tenant-b-aaaabbbbccccdddd', :'b') IS NOT NULL AS stored;
+SELECT pgext.secret_get('openai:api_key', :'b');
+-- a platform secret (account NULL) of the same name is another secret
+SELECT pgext.secret_set('openai:api_key', 'sk-platform-fedcba9876543210') IS NOT NULL AS stored;
+SELECT pgext.secret_get('openai:api_key');
+SELECT pgext.secret_get('openai:api_key', NULL);
+-- replacing a value keeps the id
+SELECT pgext.secret_set('stripe:api_key', 'sk_test_first_value_0001') AS first_id \gset
+SELECT pgext.secret_set('stripe:api_key', 'sk_test_second_value_0002') = :'first_id' AS same_id;
+SELECT pgext.secret_get('stripe:api_key');
+SELECT count(*) FROM pgext.secrets WHERE name = 'stripe:api_key';
+-- masks: last 4 characters from 12 characters on, nothing below; multibyte-safe
+SELECT pgext.secret_set('short', 'abc') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('short');
+SELECT pgext.secret_set('eleven', '12345678901') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('eleven');
+SELECT pgext.secret_set('twelve', '123456789012') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('twelve');
+SELECT pgext.secret_set('unicode', 'pässwörd-ÄÖÜ-ßéèø') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('unicode'), pgext.secret_get('unicode');
+-- the table holds only ciphertext, sealed under the newest key version
+SELECT name, account_id IS NULL AS platform, key_version,
+       octet_length(sealed) - octet_length(pgext.secret_get(name, account_id)) AS overhead,
+       position(convert_to(pgext.secret_get(name, account_id), 'UTF8') IN sealed) = 0 AS no_plaintext
+  FROM pgext.secrets ORDER BY name, account_id NULLS FIRST;
+-- the catalog shows everything but the ciphertext
+SELECT name, account_id IS NULL AS platform, last4, key_version, last_used IS NOT NULL AS used,
+       expires_at, expired, created_at <= updated_at AS times_ok
+  FROM pgext.secret_catalog ORDER BY name, account_id NULLS FIRST;
+SELECT column_name FROM information_schema.columns
+ WHERE table_schema = 'pgext' AND table_name = 'secret_catalog' ORDER BY ordinal_position;
+-- the same value stored twice seals differently (random nonce)
+SELECT pgext.secret_set('dup1', 'same-value-for-both-rows') IS NOT NULL AS s1,
+       pgext.secret_set('dup2', 'same-value-for-both-rows') IS NOT NULL AS s2;
+SELECT count(DISTINCT sealed) FROM pgext.secrets WHERE name IN ('dup1', 'dup2');
+-- the size limit is 65536 bytes, inclusive
+SELECT pgext.secret_set('big', repeat('v', 65536)) IS NOT NULL AS stored;
+SELECT length(pgext.secret_get('big'));
+SELECT pgext.secret_set('big', repeat('v', 65537));
+SELECT pgext.secret_set('big', repeat('é', 32769));
+SELECT length(pgext.secret_get('big'));
+
+-- bad inputs: clear errors, nothing stored
+SELECT pgext.secret_set(NULL, 'value');
+SELECT pgext.secret_set('', 'value');
+SELECT pgext.secret_set(repeat('n', 256), 'value');
+SELECT pgext.secret_set('x', NULL);
+SELECT pgext.secret_set('x', '');
+SELECT pgext.secret_set('x', 'value', '00000000-0000-0000-0000-000000000000');
+SELECT pgext.secret_set('x', 'value', NULL, now() - interval '1 minute');
+SELECT pgext.secret_set('x', 'value', NULL, 'infinity');
+SELECT pgext.secret_get(NULL);
+SELECT pgext.secret_get('');
+SELECT pgext.secret_get('x');
+SELECT pgext.secret_get('x', :'a');
+SELECT pgext.secret_get('x', '00000000-0000-0000-0000-000000000000');
+SELECT pgext.secret_masked('x');
+SELECT pgext.secret_masked(NULL, :'a');
+SELECT pgext.secret_delete(NULL);
+SELECT pgext.secret_rewrap(0);
+SELECT pgext.secret_rewrap(NULL);
+SELECT count(*) FROM pgext.secrets WHERE name = 'x';
+SELECT pgext.secret_set(repeat('n', 255), 'longest name') IS NOT NULL AS stored;
+SELECT pgext.secret_get(repeat('n', 255));
+
+-- delete
+SELECT pgext.secret_delete('short');
+SELECT pgext.secret_delete('short');
+SELECT pgext.secret_delete('openai:api_key', '00000000-0000-0000-0000-000000000000');
+SELECT pgext.secret_get('short');
+
+-- ciphertext is bound to its row: copies to another account, name or row fail
+UPDATE pgext.secrets SET sealed = (SELECT sealed FROM pgext.secrets
+                                    WHERE account_id = :'a' AND name = 'openai:api_key')
+ WHERE account_id = :'b' AND name = 'openai:api_key';
+SELECT pgext.secret_get('openai:api_key', :'b');
+SELECT pgext.secret_masked('openai:api_key', :'b');
+UPDATE pgext.secrets SET sealed = (SELECT sealed FROM pgext.secrets WHERE name = 'dup1')
+ WHERE name = 'dup2';
+SELECT pgext.secret_get('dup2');
+-- swapping names between two rows
+UPDATE pgext.secrets SET name = 'swap' WHERE name = 'eleven';
+UPDATE pgext.secrets SET name = 'eleven' WHERE name = 'twelve';
+UPDATE pgext.secrets SET name = 'twelve' WHERE name = 'swap';
+SELECT pgext.secret_get('eleven');
+-- extending an expiry outside pgext
+UPDATE pgext.secrets SET expires_at = now() + interval '1 year' WHERE name = 'unicode';
+SELECT pgext.secret_get('unicode');
+-- one flipped bit
+UPDATE pgext.secrets SET sealed = set_byte(sealed, 20, get_byte(sealed, 20) # 1) WHERE name = 'dup1';
+SELECT pgext.secret_get('dup1');
+-- a sealed value of an unknown format
+UPDATE pgext.secrets SET sealed = overlay(sealed PLACING '\x02'::bytea FROM 1 FOR 1)
+ WHERE name = 'twelve';
+SELECT pgext.secret_get('twelve');
+-- wrong key version: another loaded version fails authentication, an unknown one says so
+UPDATE pgext.secrets SET key_version = 1 WHERE name = 'stripe:api_key';
+SELECT pgext.secret_get('stripe:api_key');
+UPDATE pgext.secrets SET key_version = 7 WHERE name = 'stripe:api_key';
+SELECT pgext.secret_get('stripe:api_key');
+SELECT pgext.secret_rewrap();
+UPDATE pgext.secrets SET key_version = 2 WHERE name = 'stripe:api_key';
+SELECT pgext.secret_get('stripe:api_key');
+-- storing again repairs a damaged secret
+SELECT pgext.secret_set('openai:api_key', 'sk-tenant-b-repaired-000000', :'b') IS NOT NULL AS stored;
+SELECT pgext.secret_get('openai:api_key', :'b');
+SELECT pgext.secret_delete(name) FROM pgext.secrets
+ WHERE name IN ('dup1', 'dup2', 'eleven', 'twelve', 'unicode') ORDER BY name;
+
+-- expiry: readable until expires_at, refused afterwards (polled, not slept)
+SELECT pgext.secret_set('short-lived', 'temporary-token-123456', NULL,
+                        clock_timestamp() + interval '2 seconds') IS NOT NULL AS stored;
+SELECT pgext.secret_get('short-lived');
+DO $$
+DECLARE
+  deadline timestamptz := clock_timestamp() + interval '60 seconds';
+BEGIN
+  LOOP
+    BEGIN
+      PERFORM pgext.secret_get('short-lived');
+    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+      EXIT;
+    END;
+    IF clock_timestamp() > deadline THEN
+      RAISE EXCEPTION 'secret did not expire';
+    END IF;
+    PERFORM pg_sleep(0.05);
+  END LOOP;
+END
+$$;
+SELECT pgext.secret_get('short-lived');
+SELECT pgext.secret_masked('short-lived');
+-- storing it again with a new expiry revives it
+SELECT pgext.secret_set('short-lived', 'temporary-token-654321', NULL,
+                        now() + interval '1 hour') IS NOT NULL AS stored;
+SELECT pgext.secret_get('short-lived');
+
+-- key versions: pin version 1, then rewrap everything to the newest (2)
+SET pgext.secret_encrypt_version = 1;
+SELECT pgext.secret_set('old-1', 'sealed-under-version-one-1') IS NOT NULL AS stored;
+SELECT pgext.secret_set('old-2', 'sealed-under-version-one-2', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_set('old-3', 'sealed-under-version-one-3', :'b') IS NOT NULL AS stored;
+SELECT key_version, count(*) FROM pgext.secrets GROUP BY 1 ORDER BY 1;
+SELECT pgext.secret_get('old-2', :'a');
+-- while pinned, rewrap moves everything to version 1
+SELECT pgext.secret_rewrap() > 0 AS rewrapped;
+SELECT key_version, count(*) FROM pgext.secrets GROUP BY 1 ORDER BY 1;
+SET pgext.secret_encrypt_version = 3;
+SELECT pgext.secret_set('x', 'value');
+SELECT pgext.secret_rewrap();
+RESET pgext.secret_encrypt_version;
+SELECT pgext.secret_rewrap(2);
+SELECT key_version, count(*) FROM pgext.secrets GROUP BY 1 ORDER BY 1;
+SELECT pgext.secret_rewrap(1000) > 0 AS rewrapped;
+SELECT pgext.secret_rewrap();
+SELECT key_version, count(*) FROM pgext.secrets GROUP BY 1 ORDER BY 1;
+SELECT pgext.secret_get('old-1'), pgext.secret_get('old-2', :'a'), pgext.secret_get('old-3', :'b');
+SELECT pgext.secret_get('openai:api_key', :'a');
+
+-- migration from pgcrypto's pgp_sym_encrypt
+SELECT pgext.secret_import_pgp('legacy:token', pgp_sym_encrypt('legacy-token-value-42', 'old-pass'),
+                               'old-pass', :'a') IS NOT NULL AS imported;
+SELECT pgext.secret_get('legacy:token', :'a');
+SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('legacy-token-value-43', 'old-pass'),
+                               'wrong-pass');
+SELECT pgext.secret_import_pgp('legacy:bad', NULL, 'old-pass');
+SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('', 'old-pass'), 'old-pass');
+SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('v', 'p'), 'p', NULL, now() - interval '1 day');
+SELECT count(*) FROM pgext.secrets WHERE name = 'legacy:bad';
+
+-- roles: readers decrypt; writers store, mask and delete but never read plaintext
+CREATE ROLE regress_secret_reader IN ROLE pgext_secret_reader;
+CREATE ROLE regress_secret_writer IN ROLE pgext_secret_writer;
+CREATE ROLE regress_secret_admin IN ROLE pgext_admin;
+CREATE ROLE regress_secret_nobody;
+SET ROLE regress_secret_writer;
+SELECT pgext.secret_set('anthropic:api_key', 'sk-ant-writer-stored-9f3a', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('anthropic:api_key', :'a');
+SELECT name, last4, key_version FROM pgext.secret_catalog WHERE name = 'anthropic:api_key';
+SELECT pgext.secret_get('anthropic:api_key', :'a');
+SELECT count(*) FROM pgext.secrets;
+SELECT pgext.secret_rewrap();
+SELECT pgext.secret_import_pgp('legacy:writer', pgp_sym_encrypt('writer-imported-value', 'p'), 'p') IS NOT NULL AS imported;
+RESET ROLE;
+SET ROLE regress_secret_reader;
+SELECT pgext.secret_get('anthropic:api_key', :'a');
+SELECT pgext.secret_masked('anthropic:api_key', :'a');
+SELECT name, last4, last_used IS NOT NULL AS used FROM pgext.secret_catalog WHERE name = 'anthropic:api_key';
+SELECT pgext.secret_set('anthropic:api_key', 'overwrite', :'a');
+SELECT pgext.secret_delete('anthropic:api_key', :'a');
+SELECT sealed FROM pgext.secrets LIMIT 1;
+RESET ROLE;
+SET ROLE regress_secret_admin;
+SELECT pgext.secret_rewrap();
+SELECT pgext.secret_key_versions();
+SELECT count(*) > 0 AS admin_sees_ciphertext FROM pgext.secrets;
+SELECT pgext.secret_get('anthropic:api_key', :'a');
+RESET ROLE;
+SET ROLE regress_secret_nobody;
+SELECT pgext.secret_get('anthropic:api_key', :'a');
+SELECT pgext.secret_masked('anthropic:api_key', :'a');
+SELECT count(*) FROM pgext.secret_catalog;
+SELECT pgext.secret_audit_flush();
+RESET ROLE;
+
+-- audit: batched counts per role, operation and outcome
+SELECT count(*) > 0 AS pending FROM pgext.secret_audit_pending();
+BEGIN;
+SELECT pgext.secret_audit_flush() > 0 AS flushed;
+SELECT pgext.secret_audit_flush() AS second_flush_in_same_transaction;
+ROLLBACK;
+BEGIN;
+SAVEPOINT sp;
+SELECT pgext.secret_audit_flush() > 0 AS flushed;
+ROLLBACK TO sp;
+SELECT pgext.secret_audit_flush() > 0 AS flushed_again;
+COMMIT;
+SELECT pgext.secret_audit_flush() AS nothing_left;
+SELECT count(*) AS still_pending FROM pgext.secret_audit_pending();
+SELECT CASE WHEN role_name = current_user THEN '(superuser)' ELSE role_name END AS role,
+       op, outcome, sum(count) AS uses, count(DISTINCT secret_id) AS secrets
+  FROM pgext.secret_audit
+ WHERE name IS DISTINCT FROM 'short-lived'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT role_name, op, outcome, name, account_id IS NOT NULL AS acct, count
+  FROM pgext.secret_audit WHERE role_name LIKE 'regress_secret_%' ORDER BY 1, 2, 3, 4;
+SELECT op, outcome, bool_and(secret_id IS NOT NULL) AS has_id
+  FROM pgext.secret_audit WHERE name = 'short-lived' GROUP BY 1, 2 ORDER BY 1, 2;
+SELECT pgext.secret_get('openai:api_key', :'a') IS NOT NULL AS read_once_more;
+SELECT pgext.secret_audit_flush();
+SELECT role_name = current_user AS me, op, outcome, count FROM pgext.secret_audit
+ WHERE id = (SELECT max(id) FROM pgext.secret_audit);
+
+-- logging settings that would put secret values in the server log
+SET log_statement = 'all';
+SET log_parameter_max_length_on_error = 64;
+SELECT unnest(pgext.secret_logging_risks());
+RESET log_statement;
+RESET log_parameter_max_length_on_error;
+SELECT pgext.secret_logging_risks();
+
+DROP ROLE regress_secret_reader, regress_secret_writer, regress_secret_admin, regress_secret_nobody;

@@ -1,0 +1,892 @@
+/*
+ * secrets.c — encrypted secret storage: pgext.secret_* SQL functions.
+ *
+ * A secret is (account or NULL for the platform, name) -> value.  The value
+ * is sealed with AES-256-GCM (secret_box.c) under the newest master key
+ * version (keyring.c) before anything is written, so pgext.secrets, WAL and
+ * backups only ever hold ciphertext.  The sealed value is bound to its row
+ * (id, account, name, expiry, key version) through the AAD, so copying it to
+ * another row fails loudly instead of decrypting.
+ *
+ * Every SQL entry point runs its body inside PG_TRY: whatever error is raised
+ * underneath (ours, SPI's, a constraint's, a query cancel) is re-thrown with
+ * the statement text hidden from the log (errhidestmt), because that text may
+ * carry the plaintext as a literal, and every plaintext buffer pgext holds is
+ * wiped on the way out (SensitiveTrack / SensitiveWipe).
+ */
+#include "postgres.h"
+
+#include <openssl/crypto.h>
+
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "parser/parse_func.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "credits.h"
+#include "pgext.h"
+#include "keyring.h"
+#include "secret_audit.h"
+#include "secret_box.h"
+#include "secret_logging.h"
+#include "secrets.h"
+#include "spi_util.h"
+
+PG_FUNCTION_INFO_V1(secret_set);
+PG_FUNCTION_INFO_V1(secret_get);
+PG_FUNCTION_INFO_V1(secret_masked);
+PG_FUNCTION_INFO_V1(secret_delete);
+PG_FUNCTION_INFO_V1(secret_rewrap);
+PG_FUNCTION_INFO_V1(secret_import_pgp);
+PG_FUNCTION_INFO_V1(secret_key_versions);
+
+#define SENSITIVE_MAX 8
+#define MASK_MIN_CHARS 12		/* shorter values are masked completely */
+#define MASK_SHOWN_CHARS 4
+
+/* Plaintext buffers to wipe when the current call ends, however it ends. */
+static struct
+{
+	void	   *ptr;
+	Size		len;
+}			sensitive[SENSITIVE_MAX];
+static int	nsensitive = 0;
+
+/* A stored row, as read for decryption. */
+typedef struct SecretRow
+{
+	SecretBinding b;
+	bytea	   *sealed;
+} SecretRow;
+
+static PgextPlan plan_find_account = {
+	"SELECT id, key_version, sealed, expires_at FROM pgext.secrets "
+	"WHERE account_id = $1 AND name = $2",
+	2, {UUIDOID, TEXTOID}
+};
+static PgextPlan plan_find_platform = {
+	"SELECT id, key_version, sealed, expires_at FROM pgext.secrets "
+	"WHERE account_id IS NULL AND name = $1",
+	1, {TEXTOID}
+};
+static PgextPlan plan_last4_account = {
+	"SELECT id, last4 FROM pgext.secrets WHERE account_id = $1 AND name = $2",
+	2, {UUIDOID, TEXTOID}
+};
+static PgextPlan plan_last4_platform = {
+	"SELECT id, last4 FROM pgext.secrets WHERE account_id IS NULL AND name = $1",
+	1, {TEXTOID}
+};
+static PgextPlan plan_lock_account_secret = {
+	"SELECT id FROM pgext.secrets WHERE account_id = $1 AND name = $2 FOR UPDATE",
+	2, {UUIDOID, TEXTOID}
+};
+static PgextPlan plan_lock_platform_secret = {
+	"SELECT id FROM pgext.secrets WHERE account_id IS NULL AND name = $1 FOR UPDATE",
+	1, {TEXTOID}
+};
+static PgextPlan plan_account_exists = {
+	"SELECT 1 FROM pgext.accounts WHERE id = $1 FOR KEY SHARE",
+	1, {UUIDOID}
+};
+static PgextPlan plan_insert = {
+	"INSERT INTO pgext.secrets (id, account_id, name, key_version, sealed, expires_at, last4) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT secrets_name_unique DO NOTHING",
+	7, {UUIDOID, UUIDOID, TEXTOID, INT4OID, BYTEAOID, TIMESTAMPTZOID, TEXTOID}
+};
+static PgextPlan plan_update = {
+	"UPDATE pgext.secrets SET key_version = $2, sealed = $3, expires_at = $4, last4 = $5, "
+	"updated_at = pg_catalog.now() WHERE id = $1",
+	5, {UUIDOID, INT4OID, BYTEAOID, TIMESTAMPTZOID, TEXTOID}
+};
+static PgextPlan plan_rewrap_update = {
+	"UPDATE pgext.secrets SET key_version = $2, sealed = $3 WHERE id = $1",
+	3, {UUIDOID, INT4OID, BYTEAOID}
+};
+static PgextPlan plan_delete_account = {
+	"DELETE FROM pgext.secrets WHERE account_id = $1 AND name = $2 RETURNING id",
+	2, {UUIDOID, TEXTOID}
+};
+static PgextPlan plan_delete_platform = {
+	"DELETE FROM pgext.secrets WHERE account_id IS NULL AND name = $1 RETURNING id",
+	1, {TEXTOID}
+};
+static PgextPlan plan_rewrap_batch = {
+	"SELECT id, account_id, name, key_version, sealed, expires_at FROM pgext.secrets "
+	"WHERE key_version < $1 OR key_version > $1 ORDER BY key_version, id "
+	"LIMIT $2 FOR UPDATE SKIP LOCKED",
+	2, {INT4OID, INT4OID}
+};
+static PgextPlan plan_pgcrypto_schema = {
+	"SELECT n.nspname::text FROM pg_catalog.pg_extension e "
+	"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'",
+	0, {0}
+};
+
+/* Remember a plaintext buffer so SensitiveWipe() clears it. */
+static void
+SensitiveTrack(void *ptr, Size len)
+{
+	if (ptr == NULL || len == 0)
+		return;
+	if (nsensitive >= SENSITIVE_MAX)
+	{
+		OPENSSL_cleanse(ptr, len);
+		elog(ERROR, "pgext: too many plaintext buffers in one call");
+	}
+	sensitive[nsensitive].ptr = ptr;
+	sensitive[nsensitive].len = len;
+	nsensitive++;
+}
+
+/* Wipe every tracked plaintext buffer. */
+static void
+SensitiveWipe(void)
+{
+	while (nsensitive > 0)
+	{
+		nsensitive--;
+		OPENSSL_cleanse(sensitive[nsensitive].ptr, sensitive[nsensitive].len);
+	}
+}
+
+/*
+ * In PG_CATCH: wipe plaintexts, then re-throw the error with the statement
+ * text hidden from the server log.
+ */
+static void
+RethrowHidingStatement(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	SensitiveWipe();
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	edata->hide_stmt = true;
+	ReThrowError(edata);
+}
+
+/* Run a function body with the protections above. */
+static Datum
+RunGuarded(Datum (*body) (FunctionCallInfo), FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile Datum result = (Datum) 0;
+
+	nsensitive = 0;
+	PG_TRY();
+	{
+		result = body(fcinfo);
+	}
+	PG_CATCH();
+	{
+		RethrowHidingStatement(cxt);
+	}
+	PG_END_TRY();
+	SensitiveWipe();
+	return result;
+}
+
+/* The ellipsis that starts a mask (ASCII outside UTF-8 databases). */
+static const char *
+MaskPrefix(void)
+{
+	return GetDatabaseEncoding() == PG_UTF8 ? "\xe2\x80\xa6" : "...";
+}
+
+/* Validate and return the name argument (1..255 bytes). */
+static text *
+NameArg(FunctionCallInfo fcinfo, int argno)
+{
+	text	   *name;
+	int			len;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("secret name must not be NULL"),
+				 errhint("Name secrets like 'stripe:api_key' or 'openai:api_key'.")));
+	name = PG_GETARG_TEXT_PP(argno);
+	len = VARSIZE_ANY_EXHDR(name);
+	if (len == 0 || len > SECRET_NAME_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("secret name must be 1 to %d bytes long, got %d",
+						SECRET_NAME_MAX_BYTES, len),
+				 errhint("Name secrets like 'stripe:api_key' or 'openai:api_key'.")));
+	return name;
+}
+
+/* The optional account argument, or NULL for a platform secret. */
+static pg_uuid_t *
+AccountArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return NULL;
+	return PG_GETARG_UUID_P(argno);
+}
+
+/* Fill the name/account part of a binding. */
+static void
+BindingInit(SecretBinding *b, const text *name, const pg_uuid_t *account)
+{
+	memset(b, 0, sizeof(*b));
+	b->name = VARDATA_ANY(name);
+	b->name_len = VARSIZE_ANY_EXHDR(name);
+	if (account != NULL)
+	{
+		b->has_account = true;
+		b->account = *account;
+	}
+}
+
+/* Describe whose secret it is, for messages. */
+static char *
+Owner(const SecretBinding *b)
+{
+	if (!b->has_account)
+		return pstrdup("the platform (account NULL)");
+	return psprintf("account %s",
+					DatumGetCString(DirectFunctionCall1(uuid_out,
+														UUIDPGetDatum((pg_uuid_t *) &b->account))));
+}
+
+/* Error: the named secret does not exist (or its account does not). */
+static void
+SecretNotFound(const SecretBinding *b, SecretAuditOp op)
+{
+	SecretAuditCount(op, SECRET_OUTCOME_NOT_FOUND, NULL,
+					 b->has_account ? &b->account : NULL, b->name, b->name_len);
+	if (b->has_account &&
+		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) &b->account)},
+				  NULL, 1) == 0)
+		CreditsAccountNotFound(UUIDPGetDatum((pg_uuid_t *) &b->account));
+	ereport(ERROR,
+			(errcode(ERRCODE_NO_DATA_FOUND),
+			 errmsg("secret \"%.*s\" does not exist for %s", b->name_len, b->name, Owner(b)),
+			 errhint("Store it first with pgext.secret_set().")));
+}
+
+/*
+ * Find a secret row (SPI connected).  The sealed value is copied into
+ * outer_cxt so it survives SPI_finish.  Returns false when there is none.
+ */
+static bool
+FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row, MemoryContext outer_cxt)
+{
+	uint64		n;
+	bool		isnull;
+	MemoryContext old;
+
+	BindingInit(&row->b, name, account);
+	if (account != NULL)
+		n = PgextExec(&plan_find_account,
+					  (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account), PointerGetDatum(name)},
+					  NULL, 1);
+	else
+		n = PgextExec(&plan_find_platform, (Datum[]) {PointerGetDatum(name)}, NULL, 1);
+	if (n == 0)
+		return false;
+	row->b.id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
+	row->b.key_version = DatumGetInt32(PgextGetDatum(0, 2, &isnull));
+	old = MemoryContextSwitchTo(outer_cxt);
+	row->sealed = DatumGetByteaPCopy(PgextGetDatum(0, 3, &isnull));
+	MemoryContextSwitchTo(old);
+	row->b.expires_at = DatumGetTimestampTz(PgextGetDatum(0, 4, &isnull));
+	row->b.has_expires = !isnull;
+	return true;
+}
+
+/* Refuse an expired secret (checked before decrypting). */
+static void
+CheckNotExpired(const SecretBinding *b, SecretAuditOp op)
+{
+	if (b->has_expires && b->expires_at <= GetCurrentTimestamp())
+	{
+		SecretAuditCount(op, SECRET_OUTCOME_EXPIRED, &b->id,
+						 b->has_account ? &b->account : NULL, b->name, b->name_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("secret \"%.*s\" of %s has expired", b->name_len, b->name, Owner(b)),
+				 errhint("Store a new value with pgext.secret_set(); an expired secret is never returned.")));
+	}
+}
+
+/*
+ * Decrypt a row; errors (and audits) when its key version is not loaded or
+ * authentication fails.  The result is tracked for wiping.
+ */
+static char *
+OpenSecret(const SecretRow *row, SecretAuditOp op, int *len)
+{
+	const SecretBinding *b = &row->b;
+	char	   *plain;
+
+	if (!KeyringHasVersion(b->key_version))
+	{
+		SecretAuditCount(op, SECRET_OUTCOME_KEY_MISSING, &b->id,
+						 b->has_account ? &b->account : NULL, b->name, b->name_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("secret \"%.*s\" of %s is encrypted with master key version %d, which pgext.master_key_command did not provide",
+						b->name_len, b->name, Owner(b), (int) b->key_version),
+				 errhint("Make the command print key version %d again and restart the server; keep every old version until pgext.secret_rewrap() returns 0.",
+						 (int) b->key_version)));
+	}
+	plain = SecretBoxOpen(b, row->sealed, len);
+	if (plain == NULL)
+	{
+		SecretAuditCount(op, SECRET_OUTCOME_DECRYPT_FAILED, &b->id,
+						 b->has_account ? &b->account : NULL, b->name, b->name_len);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("secret \"%.*s\" of %s cannot be decrypted: its ciphertext does not belong to this row or was altered",
+						b->name_len, b->name, Owner(b)),
+				 errdetail("AES-256-GCM authentication failed with master key version %d.",
+						   (int) b->key_version),
+				 errhint("The row was copied or changed outside pgext, or the command prints a different key for version %d. Store the secret again with pgext.secret_set().",
+						 (int) b->key_version)));
+	}
+	SensitiveTrack(plain, *len + 1);
+	return plain;
+}
+
+/*
+ * Find, check and decrypt (name, account) into a buffer in the caller's
+ * context.  Returns NULL only when missing_ok and it does not exist.
+ */
+static char *
+LookupAndOpen(const text *name, const pg_uuid_t *account, SecretAuditOp op,
+			  bool missing_ok, bool allow_expired, int *len)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	SecretRow	row;
+	char	   *plain;
+
+	KeyringRequire();
+	SPI_connect();
+	if (!FindSecret(name, account, &row, cxt))
+	{
+		if (missing_ok)
+		{
+			SPI_finish();
+			return NULL;
+		}
+		SecretNotFound(&row.b, op);
+	}
+	SPI_finish();
+	if (!allow_expired)
+		CheckNotExpired(&row.b, op);
+	plain = OpenSecret(&row, op, len);
+	SecretAuditCount(op, SECRET_OUTCOME_OK, &row.b.id,
+					 row.b.has_account ? &row.b.account : NULL, row.b.name, row.b.name_len);
+	return plain;
+}
+
+/*
+ * The characters a mask may show: the last 4 of a value of at least 12
+ * characters, nothing of a shorter one.  Stored in pgext.secrets.last4, so
+ * masking needs neither a key nor the right to decrypt.
+ */
+static char *
+Last4(const char *plain, int len)
+{
+	int			nchars = pg_mbstrlen_with_len(plain, len);
+	const char *tail = plain;
+	int			skip;
+
+	if (nchars < MASK_MIN_CHARS)
+		return pstrdup("");
+	for (skip = nchars - MASK_SHOWN_CHARS; skip > 0; skip--)
+		tail += pg_mblen(tail);
+	return pnstrdup(tail, len - (tail - plain));
+}
+
+/* A fresh random (version 4) uuid. */
+static void
+RandomUuid(pg_uuid_t *id)
+{
+	if (!pg_strong_random(id->data, UUID_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random secret id")));
+	id->data[6] = (id->data[6] & 0x0f) | 0x40;
+	id->data[8] = (id->data[8] & 0x3f) | 0x80;
+}
+
+/*
+ * Seal and store a value for (name, account) under the newest key: update
+ * the existing row (keeping its id) or insert a new one.  SPI connected.
+ */
+static void
+StoreSecret(const text *name, const pg_uuid_t *account, bool has_expires,
+			TimestampTz expires_at, const char *plain, int len, pg_uuid_t *id_out)
+{
+	SecretBinding b;
+	int			attempt;
+	Datum		last4 = CStringGetTextDatum(Last4(plain, len));
+
+	BindingInit(&b, name, account);
+	b.key_version = KeyringEncryptVersion();
+	b.has_expires = has_expires;
+	b.expires_at = has_expires ? expires_at : 0;
+
+	if (account != NULL &&
+		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account)},
+				  NULL, 1) == 0)
+		CreditsAccountNotFound(UUIDPGetDatum((pg_uuid_t *) account));
+
+	/* Two rounds suffice: an insert loses a race only to a committed row. */
+	for (attempt = 0; attempt < 3; attempt++)
+	{
+		uint64		n;
+		bytea	   *sealed;
+		Datum		expires = TimestampTzGetDatum(expires_at);
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		if (account != NULL)
+			n = PgextExec(&plan_lock_account_secret,
+						  (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account), PointerGetDatum(name)},
+						  NULL, 1);
+		else
+			n = PgextExec(&plan_lock_platform_secret, (Datum[]) {PointerGetDatum(name)}, NULL, 1);
+		if (n == 1)
+		{
+			bool		isnull;
+
+			b.id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
+			sealed = SecretBoxSeal(&b, plain, len);
+			PgextExec(&plan_update,
+					  (Datum[]) {UUIDPGetDatum(&b.id), Int32GetDatum(b.key_version),
+					  PointerGetDatum(sealed), expires, last4},
+					  has_expires ? "     " : "   n ", 0);
+			*id_out = b.id;
+			return;
+		}
+		RandomUuid(&b.id);
+		sealed = SecretBoxSeal(&b, plain, len);
+		if (account == NULL)
+			nulls[1] = 'n';
+		if (!has_expires)
+			nulls[5] = 'n';
+		n = PgextExec(&plan_insert,
+					  (Datum[]) {UUIDPGetDatum(&b.id),
+					  account ? UUIDPGetDatum((pg_uuid_t *) account) : (Datum) 0,
+					  PointerGetDatum(name), Int32GetDatum(b.key_version),
+					  PointerGetDatum(sealed), expires, last4},
+					  nulls, 0);
+		if (n == 1)
+		{
+			*id_out = b.id;
+			return;
+		}
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("could not store secret \"%.*s\": it is being created and deleted concurrently",
+					b.name_len, b.name),
+			 errhint("Retry the call.")));
+}
+
+/* Validate a value to store; returns its length. */
+static int
+CheckValue(const char *plain, int len)
+{
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("secret value must not be empty"),
+				 errhint("Use pgext.secret_delete() to remove a secret.")));
+	if (len > SECRET_VALUE_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("secret value is %d bytes; the limit is %d bytes", len, SECRET_VALUE_MAX_BYTES),
+				 errhint("Store large material (certificates, files) elsewhere and keep only its key here.")));
+	if (memchr(plain, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("secret value must not contain NUL bytes")));
+	return len;
+}
+
+/* Validate expires_at: must lie in the future. */
+static void
+CheckExpiresAt(FunctionCallInfo fcinfo, int argno, bool *has, TimestampTz *at)
+{
+	*has = false;
+	*at = 0;
+	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+		return;
+	*at = PG_GETARG_TIMESTAMPTZ(argno);
+	if (TIMESTAMP_NOT_FINITE(*at) || *at <= GetCurrentTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be a finite time in the future"),
+				 errhint("Pass NULL for a secret that never expires.")));
+	*has = true;
+}
+
+/* Store a checked plaintext and audit it; returns the secret's id. */
+static Datum
+SetCommon(FunctionCallInfo fcinfo, const text *name, const pg_uuid_t *account,
+		  const char *plain, int len, int expires_argno, SecretAuditOp op)
+{
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+	bool		has_expires;
+	TimestampTz expires_at;
+
+	CheckValue(plain, len);
+	CheckExpiresAt(fcinfo, expires_argno, &has_expires, &expires_at);
+	SPI_connect();
+	StoreSecret(name, account, has_expires, expires_at, plain, len, id);
+	SPI_finish();
+	SecretAuditCount(op, SECRET_OUTCOME_OK, id, account, VARDATA_ANY(name),
+					 VARSIZE_ANY_EXHDR(name));
+	return UUIDPGetDatum(id);
+}
+
+/* Body of secret_set(name, value, account, expires_at). */
+static Datum
+SecretSetBody(FunctionCallInfo fcinfo)
+{
+	text	   *name;
+	text	   *value;
+
+	KeyringRequire();
+	name = NameArg(fcinfo, 0);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("secret value must not be NULL"),
+				 errhint("Use pgext.secret_delete() to remove a secret.")));
+	value = PG_GETARG_TEXT_PP(1);
+	if ((Pointer) value != DatumGetPointer(PG_GETARG_DATUM(1)))
+		SensitiveTrack(value, VARSIZE_ANY(value));	/* our detoasted copy */
+	return SetCommon(fcinfo, name, AccountArg(fcinfo, 2), VARDATA_ANY(value),
+					 VARSIZE_ANY_EXHDR(value), 3, SECRET_OP_SET);
+}
+
+/*
+ * secret_set(name, value, account DEFAULT NULL, expires_at DEFAULT NULL)
+ * RETURNS uuid: encrypt and store (insert or replace); returns the secret id,
+ * which stays the same when a value is replaced.
+ */
+Datum
+secret_set(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretSetBody, fcinfo);
+}
+
+/* Body of secret_get(name, account). */
+static Datum
+SecretGetBody(FunctionCallInfo fcinfo)
+{
+	text	   *name = NameArg(fcinfo, 0);
+	int			len;
+	char	   *plain = LookupAndOpen(name, AccountArg(fcinfo, 1), SECRET_OP_GET,
+									  false, false, &len);
+
+	return PointerGetDatum(cstring_to_text_with_len(plain, len));
+}
+
+/*
+ * secret_get(name, account DEFAULT NULL) RETURNS text: the decrypted value;
+ * errors when it does not exist, has expired or cannot be decrypted.
+ */
+Datum
+secret_get(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretGetBody, fcinfo);
+}
+
+/* Body of secret_masked(name, account). */
+static Datum
+SecretMaskedBody(FunctionCallInfo fcinfo)
+{
+	text	   *name = NameArg(fcinfo, 0);
+	pg_uuid_t  *account = AccountArg(fcinfo, 1);
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext spi_cxt;
+	SecretBinding b;
+	char	   *last4;
+	text	   *mask;
+	bool		isnull;
+	uint64		n;
+
+	BindingInit(&b, name, account);
+	SPI_connect();
+	if (account != NULL)
+		n = PgextExec(&plan_last4_account,
+					  (Datum[]) {UUIDPGetDatum(account), PointerGetDatum(name)}, NULL, 1);
+	else
+		n = PgextExec(&plan_last4_platform, (Datum[]) {PointerGetDatum(name)}, NULL, 1);
+	if (n == 0)
+		SecretNotFound(&b, SECRET_OP_MASKED);
+	b.id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
+	last4 = PgextGetText(0, 2);
+	spi_cxt = MemoryContextSwitchTo(outer);
+	mask = cstring_to_text(psprintf("%s%s", MaskPrefix(), last4));
+	MemoryContextSwitchTo(spi_cxt);
+	SPI_finish();
+	SecretAuditCount(SECRET_OP_MASKED, SECRET_OUTCOME_OK, &b.id, account, b.name, b.name_len);
+	return PointerGetDatum(mask);
+}
+
+/*
+ * secret_masked(name, account DEFAULT NULL) RETURNS text: '…' plus the last
+ * 4 characters of the value ('…7f3a'), or only '…' when the value is shorter
+ * than 12 characters.  Decrypts nothing (see Last4), so writers may call it,
+ * and it works on expired secrets too (to show which one expired).
+ */
+Datum
+secret_masked(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretMaskedBody, fcinfo);
+}
+
+/* Body of secret_delete(name, account). */
+static Datum
+SecretDeleteBody(FunctionCallInfo fcinfo)
+{
+	text	   *name = NameArg(fcinfo, 0);
+	pg_uuid_t  *account = AccountArg(fcinfo, 1);
+	uint64		n;
+	pg_uuid_t	id;
+	bool		isnull;
+
+	PgextRequirePreload("secrets");
+	SPI_connect();
+	if (account != NULL)
+		n = PgextExec(&plan_delete_account,
+					  (Datum[]) {UUIDPGetDatum(account), PointerGetDatum(name)}, NULL, 0);
+	else
+		n = PgextExec(&plan_delete_platform, (Datum[]) {PointerGetDatum(name)}, NULL, 0);
+	if (n > 0)
+		id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
+	SPI_finish();
+	SecretAuditCount(SECRET_OP_DELETE, n > 0 ? SECRET_OUTCOME_OK : SECRET_OUTCOME_NOT_FOUND,
+					 n > 0 ? &id : NULL, account, VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name));
+	return BoolGetDatum(n > 0);
+}
+
+/*
+ * secret_delete(name, account DEFAULT NULL) RETURNS boolean: true when a
+ * secret was deleted, false when there was none.  Needs no key.
+ */
+Datum
+secret_delete(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretDeleteBody, fcinfo);
+}
+
+/* Body of secret_rewrap(batch). */
+static Datum
+SecretRewrapBody(FunctionCallInfo fcinfo)
+{
+	int32		batch;
+	int32		target;
+	uint64		n;
+	uint64		i;
+	SPITupleTable *rows;
+
+	KeyringRequire();
+	if (PG_ARGISNULL(0) || PG_GETARG_INT32(0) < 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("batch must be a positive number of secrets")));
+	batch = PG_GETARG_INT32(0);
+	target = KeyringEncryptVersion();
+
+	SPI_connect();
+	n = PgextExec(&plan_rewrap_batch, (Datum[]) {Int32GetDatum(target), Int32GetDatum(batch)},
+				  NULL, 0);
+	rows = SPI_tuptable;
+	for (i = 0; i < n; i++)
+	{
+		SecretRow	row;
+		bool		isnull;
+		char	   *plain;
+		int			len;
+		bytea	   *sealed;
+		text	   *name;
+		Datum		d;
+
+		memset(&row, 0, sizeof(row));
+		row.b.id = *DatumGetUUIDP(SPI_getbinval(rows->vals[i], rows->tupdesc, 1, &isnull));
+		d = SPI_getbinval(rows->vals[i], rows->tupdesc, 2, &isnull);
+		if (!isnull)
+		{
+			row.b.has_account = true;
+			row.b.account = *DatumGetUUIDP(d);
+		}
+		name = DatumGetTextPP(SPI_getbinval(rows->vals[i], rows->tupdesc, 3, &isnull));
+		row.b.name = VARDATA_ANY(name);
+		row.b.name_len = VARSIZE_ANY_EXHDR(name);
+		row.b.key_version = DatumGetInt32(SPI_getbinval(rows->vals[i], rows->tupdesc, 4, &isnull));
+		row.sealed = DatumGetByteaPP(SPI_getbinval(rows->vals[i], rows->tupdesc, 5, &isnull));
+		d = SPI_getbinval(rows->vals[i], rows->tupdesc, 6, &isnull);
+		row.b.has_expires = !isnull;
+		row.b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+
+		plain = OpenSecret(&row, SECRET_OP_REWRAP, &len);
+		row.b.key_version = target;
+		sealed = SecretBoxSeal(&row.b, plain, len);
+		SensitiveWipe();
+		PgextExec(&plan_rewrap_update,
+				  (Datum[]) {UUIDPGetDatum(&row.b.id), Int32GetDatum(target), PointerGetDatum(sealed)},
+				  NULL, 0);
+		SecretAuditCount(SECRET_OP_REWRAP, SECRET_OUTCOME_OK, &row.b.id,
+						 row.b.has_account ? &row.b.account : NULL, row.b.name, row.b.name_len);
+	}
+	SPI_finish();
+	return Int32GetDatum((int32) n);
+}
+
+/*
+ * secret_rewrap(batch DEFAULT 1000) RETURNS integer: re-encrypt up to batch
+ * secrets sealed under another key version with the encrypting one (the
+ * newest, or pgext.secret_encrypt_version); returns how many.  Call until it
+ * returns 0; then the other versions may be retired.  Rows
+ * locked by concurrent writers are skipped (they get the newest key anyway);
+ * readers are never blocked.
+ */
+Datum
+secret_rewrap(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretRewrapBody, fcinfo);
+}
+
+/* Oid of pgcrypto's pgp_sym_decrypt(bytea, text), wherever it is installed. */
+static Oid
+PgcryptoDecryptFunction(void)
+{
+	char	   *schema;
+	Oid			argtypes[2] = {BYTEAOID, TEXTOID};
+
+	if (PgextExec(&plan_pgcrypto_schema, NULL, NULL, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pgcrypto is not installed in this database"),
+				 errhint("Run CREATE EXTENSION pgcrypto.")));
+	schema = PgextGetText(0, 1);
+	return LookupFuncName(list_make2(makeString(schema), makeString("pgp_sym_decrypt")),
+						  2, argtypes, false);
+}
+
+/* Body of secret_import_pgp(name, ciphertext, passphrase, account, expires_at). */
+static Datum
+SecretImportPgpBody(FunctionCallInfo fcinfo)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	text	   *name;
+	Oid			fn;
+	Datum		plain_datum;
+	text	   *plain;
+
+	KeyringRequire();
+	name = NameArg(fcinfo, 0);
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("ciphertext and passphrase must not be NULL")));
+	SPI_connect();
+	fn = PgcryptoDecryptFunction();
+	SPI_finish();
+
+	PG_TRY();
+	{
+		plain_datum = OidFunctionCall2Coll(fn, DEFAULT_COLLATION_OID,
+										   PG_GETARG_DATUM(1), PG_GETARG_DATUM(2));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PASSWORD),
+				 errmsg("could not decrypt the pgcrypto ciphertext for secret \"%s\": %s",
+						text_to_cstring(name), edata->message),
+				 errhint("Pass the passphrase the value was encrypted with by pgp_sym_encrypt().")));
+	}
+	PG_END_TRY();
+	plain = DatumGetTextPP(plain_datum);
+	SensitiveTrack(plain, VARSIZE_ANY(plain));
+	if ((Pointer) plain != DatumGetPointer(plain_datum))
+		SensitiveTrack(DatumGetPointer(plain_datum), VARSIZE_ANY(DatumGetPointer(plain_datum)));
+	return SetCommon(fcinfo, name, AccountArg(fcinfo, 3), VARDATA_ANY(plain),
+					 VARSIZE_ANY_EXHDR(plain), 4, SECRET_OP_IMPORT);
+}
+
+/*
+ * secret_import_pgp(name, ciphertext bytea, passphrase, account DEFAULT NULL,
+ * expires_at DEFAULT NULL) RETURNS uuid: migrate a value encrypted with
+ * pgcrypto's pgp_sym_encrypt(): decrypt it in memory and store it like
+ * secret_set().  The plaintext never leaves this function.
+ */
+Datum
+secret_import_pgp(PG_FUNCTION_ARGS)
+{
+	return RunGuarded(SecretImportPgpBody, fcinfo);
+}
+
+/* secret_key_versions() RETURNS integer[]: the loaded master key versions. */
+Datum
+secret_key_versions(PG_FUNCTION_ARGS)
+{
+	int32		versions[KEYRING_MAX_KEYS];
+	Datum		elems[KEYRING_MAX_KEYS];
+	int			n;
+	int			i;
+
+	KeyringRequire();
+	n = KeyringVersions(versions, KEYRING_MAX_KEYS);
+	for (i = 0; i < n; i++)
+		elems[i] = Int32GetDatum(versions[i]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(elems, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+/*
+ * At postmaster start (shared_preload_libraries): shared memory for the
+ * audit, the master keys, and the logging-settings warning.
+ */
+void
+SecretsPreloadInit(void)
+{
+	SecretAuditInit();
+	KeyringDefineGucs();
+	KeyringLoad();
+	SecretLoggingWarn();
+}
+
+/* Decrypt a secret for other pgext modules; see secrets.h. */
+char *
+SecretLookup(const char *name, const pg_uuid_t *account, bool missing_ok, int *len)
+{
+	text	   *name_text = cstring_to_text(name);
+	char	   *plain;
+	char	   *copy;
+
+	if (strlen(name) == 0 || strlen(name) > SECRET_NAME_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("secret name must be 1 to %d bytes long", SECRET_NAME_MAX_BYTES)));
+	nsensitive = 0;
+	plain = LookupAndOpen(name_text, account, SECRET_OP_GET, missing_ok, false, len);
+	if (plain == NULL)
+		return NULL;
+	/* hand the caller its own buffer; forget ours (the caller wipes it) */
+	copy = palloc(*len + 1);
+	memcpy(copy, plain, *len + 1);
+	SensitiveWipe();
+	return copy;
+}
