@@ -1038,10 +1038,11 @@ SettleReservation(int64 res_id, SettleMode mode, int64 commit_amount, bool commi
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("reservation " INT64_FORMAT " is already %s%s", res_id,
-							strcmp(status, "expired") == 0 ? "released (its ttl passed)" : status,
-							strcmp(status, "committed") == 0 ?
-							psprintf(" with " INT64_FORMAT " credits", committed) : ""),
+					 errmsg("reservation " INT64_FORMAT " is already %s", res_id,
+							strcmp(status, "expired") == 0 ? "released (its ttl passed)" : status),
+					 strcmp(status, "committed") == 0 ?
+					 errdetail("It was committed for " INT64_FORMAT " of " INT64_FORMAT " reserved credits.",
+							   committed, amount) : 0,
 					 errhint(mode == SETTLE_COMMIT ?
 							 "Reserve again (with a new idempotency key) to spend these credits." :
 							 "A committed reservation cannot be released; grant credits back instead.")));
