@@ -3,7 +3,8 @@
  *
  * webhook_ingest() is the hot path an app's HTTP handler calls with the raw
  * body and signature header.  It verifies the HMAC (OpenSSL one-shot HMAC,
- * CRYPTO_memcmp) with secrets read from the secret store, checks the
+ * CRYPTO_memcmp) with secrets read from the secret store (SecretLookup in
+ * secrets.c, the C side of pgext.secret_get), checks the
  * timestamp tolerance, parses the body with PostgreSQL's jsonb, and records
  * the event once per (source, event id).  Every rejection is a status plus a
  * row in pgext.webhook_rejections (no payload, no secret), never an
@@ -32,6 +33,7 @@
 #include "utils/timestamp.h"
 
 #include "pgext.h"
+#include "secrets.h"
 #include "sigparse.h"
 #include "spi_util.h"
 #include "webhooks.h"
@@ -74,10 +76,6 @@ static PgextPlan plan_source = {
 	"SELECT secret_name, layout, prefix, scheme, encoding, algorithm, "
 	"       EXTRACT(epoch FROM tolerance)::integer, id_key, type_key "
 	"  FROM pgext.webhook_sources WHERE name = $1",
-	1, {TEXTOID}
-};
-static PgextPlan plan_secret = {
-	"SELECT pgext.secret_get($1, NULL::uuid)",
 	1, {TEXTOID}
 };
 static PgextPlan plan_reject = {
@@ -238,57 +236,55 @@ LoadSource(const char *source, SourceConfig *cfg)
 	cfg->type_key = PgextGetText(0, 9);
 }
 
+/* A signing secret held in memory only while it is used. */
+typedef struct SigningSecret
+{
+	char	   *value;
+	int			len;
+} SigningSecret;
+
 /*
- * Read a signing secret from the secret store.  A missing current secret is a
- * configuration error (the caller should answer 5xx so the sender retries).
+ * Read a signing secret from the secret store (SecretLookup, the store's C
+ * entry point).  A missing current secret is a configuration error: the
+ * caller should answer 5xx so the sender retries once it is set.
  */
-static text *
+static SigningSecret
 CurrentSecret(const char *name)
 {
-	Datum		arg = CStringGetTextDatum(name);
-	bool		isnull = true;
-	Datum		d = (Datum) 0;
+	SigningSecret s = {NULL, 0};
 
-	if (PgextExec(&plan_secret, &arg, NULL, 1) == 1)
-		d = PgextGetDatum(0, 1, &isnull);
-	if (isnull)
+	s.value = SecretLookup(name, NULL, true, &s.len);
+	if (s.value == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errhidestmt(true),
 				 errmsg("webhook signing secret \"%s\" is not set", name),
 				 errhint("Store the endpoint's signing secret with pgext.secret_set('%s', 'whsec_...').", name)));
-	return DatumGetTextPCopy(d);
+	return s;
 }
 
 /*
- * Read the previous (rotated-out) secret if one is stored and still valid.
- * Any error from the store (absent, expired) means "none"; it runs in a
- * subtransaction and only when the current secret did not match.
+ * Read the previous (rotated-out) secret, if one is stored and not expired.
+ * The store raises an error for an expired secret; that means "none" here,
+ * so the lookup runs in a subtransaction.  Only called when the current
+ * secret did not match, so the hot path never pays for it.
  */
-static text *
+static SigningSecret
 PreviousSecret(const char *name)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	char	   *prev = psprintf("%s%s", name, PREVIOUS_SUFFIX);
-	text	   *volatile result = NULL;
+	char	   *volatile value = NULL;
+	volatile int len = 0;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		Datum		arg = CStringGetTextDatum(prev);
-		bool		isnull = true;
-		Datum		d = (Datum) 0;
+		int			l = 0;
 
-		if (PgextExec(&plan_secret, &arg, NULL, 1) == 1)
-			d = PgextGetDatum(0, 1, &isnull);
-		if (!isnull)
-		{
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			result = DatumGetTextPCopy(d);
-			MemoryContextSwitchTo(old);
-		}
+		value = SecretLookup(prev, NULL, true, &l);
+		len = l;
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -300,36 +296,38 @@ PreviousSecret(const char *name)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		result = NULL;
+		value = NULL;
+		len = 0;
 	}
 	PG_END_TRY();
-	return result;
+	return (SigningSecret) {value, len};
 }
 
-/* Wipe and free a secret copy. */
+/* Wipe and free a secret. */
 static void
-ForgetSecret(text *secret)
+ForgetSecret(SigningSecret *s)
 {
-	if (secret == NULL)
+	if (s->value == NULL)
 		return;
-	OPENSSL_cleanse(VARDATA_ANY(secret), VARSIZE_ANY_EXHDR(secret));
-	pfree(secret);
+	explicit_bzero(s->value, s->len);
+	pfree(s->value);
+	s->value = NULL;
+	s->len = 0;
 }
 
 /* ---- verification -------------------------------------------------------- */
 
 /* Whether any parsed signature equals HMAC(secret, data), compared in constant time. */
 static bool
-SignatureMatches(const SourceConfig *cfg, text *secret, const unsigned char *data, size_t len,
-				 const SigHeader *h)
+SignatureMatches(const SourceConfig *cfg, const SigningSecret *secret, const unsigned char *data,
+				 size_t len, const SigHeader *h)
 {
 	unsigned char mac[EVP_MAX_MD_SIZE];
 	unsigned int maclen = 0;
 	bool		match = false;
 	int			i;
 
-	if (HMAC(cfg->md, VARDATA_ANY(secret), (int) VARSIZE_ANY_EXHDR(secret),
-			 data, len, mac, &maclen) == NULL)
+	if (HMAC(cfg->md, secret->value, secret->len, data, len, mac, &maclen) == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR), errhidestmt(true),
 				 errmsg("HMAC computation failed in OpenSSL")));
@@ -348,7 +346,7 @@ VerifySignature(const SourceConfig *cfg, const SigHeader *h, text *payload)
 	size_t		bodylen = VARSIZE_ANY_EXHDR(payload);
 	unsigned char *data = (unsigned char *) body;
 	size_t		len = bodylen;
-	text	   *secret;
+	SigningSecret secret;
 	bool		ok;
 
 	if (cfg->timestamped)
@@ -363,15 +361,15 @@ VerifySignature(const SourceConfig *cfg, const SigHeader *h, text *payload)
 		memcpy(data + tlen, body, bodylen);
 	}
 	secret = CurrentSecret(cfg->secret_name);
-	ok = SignatureMatches(cfg, secret, data, len, h);
-	ForgetSecret(secret);
+	ok = SignatureMatches(cfg, &secret, data, len, h);
+	ForgetSecret(&secret);
 	if (!ok)
 	{
 		secret = PreviousSecret(cfg->secret_name);
-		if (secret != NULL)
+		if (secret.value != NULL)
 		{
-			ok = SignatureMatches(cfg, secret, data, len, h);
-			ForgetSecret(secret);
+			ok = SignatureMatches(cfg, &secret, data, len, h);
+			ForgetSecret(&secret);
 		}
 	}
 	if (data != (unsigned char *) body)

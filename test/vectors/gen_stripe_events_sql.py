@@ -88,7 +88,6 @@ SET client_min_messages = warning;
 DROP EXTENSION pgext CASCADE;
 CREATE EXTENSION pgext;
 """)
-w(open("test/vectors/secret_stub.sql").read())
 w("SELECT pgext.secret_set('webhook:stripe', '%s') IS NOT NULL AS stored;" % SEC)
 w("""SELECT pgext.stripe_price_set('price_pro', 'subscription', 1000, 500);
 SELECT pgext.stripe_price_set('price_life', 'lifetime', 5000);

@@ -18,7 +18,6 @@ SET client_min_messages = warning;
 DROP EXTENSION pgext CASCADE;
 CREATE EXTENSION pgext;
 """)
-w(open("test/vectors/secret_stub.sql").read())
 w("""SELECT pgext.secret_set('webhook:stripe', '%s') IS NOT NULL AS stored;
 SELECT pgext.secret_delete('webhook:stripe:previous') IS NOT NULL AS cleared;
 """ % CUR)
