@@ -494,7 +494,7 @@ CREATE TABLE pgext.webhook_sources (
 -- One row per (source, event id): the dedup record.  Stripe events go
 -- pending -> applied | superseded | ignored, or (after retries) dead;
 -- other sources' events are 'received' until an app claims them.
--- payload holds only what processing needs (stripe_event_minimal) and is
+-- payload holds only what processing needs (src/stripe_payload.c) and is
 -- dropped by webhook_retention; the row itself outlives Stripe's retries.
 CREATE TABLE pgext.webhook_events (
   source          text NOT NULL,
@@ -614,43 +614,6 @@ END
 $$;
 CREATE TRIGGER billing_outbox_notify AFTER INSERT ON pgext.billing_outbox
   FOR EACH ROW EXECUTE FUNCTION pgext.billing_outbox_notify();
-
--- What of a Stripe event is kept: ids, times, statuses, prices, periods,
--- metadata.  Card data, addresses, emails and names never reach a table.
-CREATE FUNCTION pgext.stripe_event_minimal(e jsonb) RETURNS jsonb
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-  SELECT pg_catalog.jsonb_build_object(
-    'id', e->'id', 'type', e->'type', 'created', e->'created', 'livemode', e->'livemode',
-    'api_version', e->'api_version',
-    'data', pg_catalog.jsonb_build_object('object', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-      'id', o->'id', 'object', o->'object', 'customer', o->'customer',
-      'client_reference_id', o->'client_reference_id', 'mode', o->'mode',
-      'payment_status', o->'payment_status', 'status', o->'status',
-      'subscription', o->'subscription', 'cancel_at_period_end', o->'cancel_at_period_end',
-      'cancel_at', o->'cancel_at', 'canceled_at', o->'canceled_at', 'ended_at', o->'ended_at',
-      'current_period_start', o->'current_period_start', 'current_period_end', o->'current_period_end',
-      'billing_reason', o->'billing_reason', 'metadata', o->'metadata',
-      'parent', o->'parent',
-      'items', CASE WHEN pg_catalog.jsonb_typeof(o#>'{items,data}') = 'array' THEN
-        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
-          pg_catalog.jsonb_build_object('id', i->'id', 'price', pg_catalog.jsonb_build_object('id', i#>'{price,id}'),
-            'current_period_start', i->'current_period_start', 'current_period_end', i->'current_period_end',
-            'quantity', i->'quantity')))
-          FROM pg_catalog.jsonb_array_elements(o#>'{items,data}') i)) END,
-      'lines', CASE WHEN pg_catalog.jsonb_typeof(o#>'{lines,data}') = 'array' THEN
-        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_strip_nulls(
-          pg_catalog.jsonb_build_object('id', l->'id', 'price', pg_catalog.jsonb_build_object('id', l#>'{price,id}'),
-            'pricing', pg_catalog.jsonb_build_object('price_details',
-              pg_catalog.jsonb_build_object('price', l#>'{pricing,price_details,price}')),
-            'subscription', l->'subscription', 'parent', l->'parent', 'period', l->'period',
-            'quantity', l->'quantity', 'proration', l->'proration')))
-          FROM pg_catalog.jsonb_array_elements(o#>'{lines,data}') l)) END,
-      'line_items', CASE WHEN pg_catalog.jsonb_typeof(o#>'{line_items,data}') = 'array' THEN
-        pg_catalog.jsonb_build_object('data', (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-            'price', pg_catalog.jsonb_build_object('id', li#>'{price,id}'), 'quantity', li->'quantity'))
-          FROM pg_catalog.jsonb_array_elements(o#>'{line_items,data}') li)) END))))
-  FROM (SELECT e#>'{data,object}' AS o) s
-$$;
 
 CREATE FUNCTION pgext.webhook_ingest(source text, payload text, signature text,
                                      received_at timestamptz DEFAULT pg_catalog.now())
@@ -893,7 +856,6 @@ REVOKE ALL ON pgext.webhook_sources, pgext.webhook_events, pgext.webhook_rejecti
   pgext.stripe_object_versions, pgext.billing_outbox FROM PUBLIC;
 REVOKE ALL ON FUNCTION
   pgext.billing_outbox_notify(),
-  pgext.stripe_event_minimal(jsonb),
   pgext.webhook_ingest(text, text, text, timestamptz),
   pgext.webhook_apply(integer),
   pgext.webhook_replay(text, text),

@@ -86,7 +86,7 @@ static PgextPlan plan_reject = {
 static PgextPlan plan_insert_stripe = {
 	"INSERT INTO pgext.webhook_events "
 	"  (source, event_id, type, object_id, created, livemode, payload, received_at, status) "
-	"VALUES ('stripe', $1, $2, $3, $4, $5, pgext.stripe_event_minimal($6), $7, 'pending') "
+	"VALUES ('stripe', $1, $2, $3, $4, $5, $6, $7, 'pending') "
 	"ON CONFLICT (source, event_id) DO NOTHING",
 	7, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, JSONBOID, TIMESTAMPTZOID}
 };
@@ -548,7 +548,7 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 			nulls[2] = 'n';
 		v[3] = TimestampTzGetDatum(created);
 		v[4] = BoolGetDatum(live);
-		v[5] = JsonbPGetDatum(jb);
+		v[5] = JsonbPGetDatum(StripeEventMinimal(jb));
 		v[6] = TimestampTzGetDatum(received_at);
 		n = PgextExec(&plan_insert_stripe, v, nulls, 0);
 	}

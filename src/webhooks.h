@@ -6,6 +6,7 @@
 #define PGEXT_WEBHOOKS_H
 
 #include "postgres.h"
+#include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
 /* GUC values, defined in webhooks.c (see WebhooksDefineGucs for meanings). */
@@ -26,6 +27,9 @@ extern JsonbContainer *WebhookJsonObject(JsonbContainer *obj, const char *key);
 
 /* Follow a path of keys through nested objects and return the final value as text. */
 extern char *WebhookJsonPathText(JsonbContainer *obj, const char *const *path, int npath);
+
+/* The stored form of a Stripe event: only what processing needs (stripe_payload.c). */
+extern Jsonb *StripeEventMinimal(Jsonb *event);
 
 /* Apply one Stripe event (stripe_events.c); returns the event's new status. */
 extern const char *StripeApplyEvent(const char *event_id, const char *type, const char *object_id,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Webhook intake benchmark (issue #4): pgext.webhook_ingest vs a plpgsql
+# version using pgcrypto hmac() and INSERT ... ON CONFLICT DO NOTHING, on
+# ~1 KB signed Stripe events (90% new, 10% duplicates), CLIENTS clients, in
+# one run on one throwaway cluster.  Prints tps and the ratio.
+#   bash test/bench/webhooks.sh   (SECONDS_PER_RUN=15 ROUNDS=3 CLIENTS=8 MODE=prepared FSYNC=on)
+# Both variants read the signing secret from the secret store, verify, check
+# the timestamp, parse the JSON and record the event; they alternate round by
+# round so drift hits both alike; the reported tps is the median over rounds.
+source "$(dirname "$0")/../lib.sh"
+pgext_build_install
+dir=$(pgext_stage)
+trap 'rm -rf "$dir"' EXIT
+pgext_as_user env -C "$dir" SECONDS_PER_RUN="${SECONDS_PER_RUN:-15}" ROUNDS="${ROUNDS:-3}" \
+  CLIENTS="${CLIENTS:-8}" MODE="${MODE:-prepared}" \
+  pg_virtualenv $(pgext_cluster_opts "$dir") -o max_connections=50 -o fsync="${FSYNC:-on}" \
+  bash test/bench/webhooks_run.sh
