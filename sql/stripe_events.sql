@@ -194,7 +194,27 @@ SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id
 SELECT pgext.webhook_replay('stripe', 'evt_nope');
 SELECT pgext.webhook_replay_dead() AS none_left;
 
--- 8. events we do not act on are ignored; bad inputs
+-- 8. past_due without (or before) invoice.payment_failed also starts the grace period, once
+SELECT pgext.account_set_stripe_customer(pgext.account_create('late'), 'cus_late');
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d01","object":"event","api_version":"2025-03-31.basil","created":1767226400,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_late","object":"subscription","customer":"cus_late","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_late","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226400,v1=3f852fd6a4d9fb75bf3d0e32776ee4c85ea40563db2a733caf411b4c92a33daa', pg_catalog.to_timestamp(1767226400));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d02","object":"event","api_version":"2025-03-31.basil","created":1767226500,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_late","object":"subscription","customer":"cus_late","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_late","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226500,v1=3bb92ccce603b21701ee11f4faf3d0364f2865f8c9831610539abcbdf35c07cb', pg_catalog.to_timestamp(1767226500));
+SELECT * FROM pgext.webhook_apply();
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'late'), pg_catalog.to_timestamp(1767312900));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d03","object":"event","api_version":"2025-03-31.basil","created":1767226600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_late","object":"invoice","customer":"cus_late","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_late","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_late","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_late"}}}}}$b$, 't=1767226600,v1=b9d5e20173c9d86094e043d64a50aff4dddabf2cb3dc62d85e96f0870279e91b', pg_catalog.to_timestamp(1767226600));
+SELECT * FROM pgext.webhook_apply();
+SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
+       extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
+       extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
+       extract(epoch FROM s.grace_until)::bigint - 1767225600 AS grace_off,
+       s.ended_at IS NOT NULL AS ended
+  FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
+ WHERE a.external_id = 'late' ORDER BY s.id;
+SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
+  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+ WHERE a.external_id = 'late' ORDER BY o.id;
+
+-- 9. events we do not act on are ignored; bad inputs
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x01","object":"event","api_version":"2025-03-31.basil","created":1767226300,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.trial_will_end","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"trialing","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226300,v1=aedb17fd2767011e73651e7e7ddd4c1f88fa6eda7840424558bdadf0e1891f3d', pg_catalog.to_timestamp(1767226300));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x02","object":"event","api_version":"2025-03-31.basil","created":1767226301,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent"}}}$b$, 't=1767226301,v1=d75bc7f767ece4469d9678f62cc52a936af135705f474d4a2a1247f88be37352', pg_catalog.to_timestamp(1767226301));
 SELECT * FROM pgext.webhook_apply();

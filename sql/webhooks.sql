@@ -137,6 +137,18 @@ SELECT pgext.webhook_source_set('x', 'webhook:x', tolerance => '5 minutes');
 SELECT pgext.webhook_source_remove('sms') AS removed, pgext.webhook_source_remove('sms') AS again;
 SELECT status, event_id FROM pgext.webhook_ingest('sms', $b${"id":"sms_1","type":"sms.delivered"}$b$, 't=1767225600,sig=xtaM2e7SxLBylxxgwiAFWu6r9VOvsFWjiXm8/nvmCV0=', pg_catalog.to_timestamp(1767225600));
 
+-- permissions: applications (pgext_app) ingest and apply; nobody else can call in
+CREATE ROLE webhook_outsider;
+SET ROLE webhook_outsider;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_9","object":"customer"}}}$b$, 't=1767225600,v1=ca20c9797954c269e90762c5c4694b8f3e4f3da5fd2960c8287cf8e678439db5', pg_catalog.to_timestamp(1767225600));
+RESET ROLE;
+SET ROLE pgext_app;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_role_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_role_1","object":"customer"}}}$b$, 't=1767225600,v1=e685e63c406edee35db957a913a49e1a6f3997266f3cb444a77a95f8843f2554', pg_catalog.to_timestamp(1767225600));
+SELECT count(*) AS rows_visible FROM pgext.webhook_events;
+SELECT pgext.webhook_replay_dead();
+RESET ROLE;
+DROP ROLE webhook_outsider;
+
 -- retention: payloads of settled events go after pgext.webhook_payload_retention,
 -- event ids after pgext.webhook_dedup_retention (at least 4 days)
 SET pgext.webhook_dedup_retention = '1 day';

@@ -92,11 +92,19 @@ static PgextPlan plan_sub_lock = {
 	"SELECT status, cancel_at_period_end FROM pgext.stripe_subscriptions WHERE id = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
+/*
+ * Upsert a subscription's state.  Back to active/trialing ends any grace
+ * period; past_due/unpaid starts one (from the event's time) if none has
+ * started yet, so access does not hinge on invoice.payment_failed arriving.
+ */
 static PgextPlan plan_sub_upsert = {
 	"INSERT INTO pgext.stripe_subscriptions AS s (id, account_id, customer_id, status, price_id, "
-	"    cancel_at_period_end, current_period_start, current_period_end, ended_at) "
+	"    cancel_at_period_end, current_period_start, current_period_end, ended_at, "
+	"    grace_until, grace_event_created) "
 	"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.to_timestamp($7::float8), "
-	"        pg_catalog.to_timestamp($8::float8), pg_catalog.to_timestamp($9::float8)) "
+	"        pg_catalog.to_timestamp($8::float8), pg_catalog.to_timestamp($9::float8), "
+	"        CASE WHEN $4 IN ('past_due', 'unpaid') THEN $10 + pg_catalog.make_interval(secs => $11) END, "
+	"        CASE WHEN $4 IN ('past_due', 'unpaid') THEN $10 END) "
 	"ON CONFLICT (id) DO UPDATE SET account_id = EXCLUDED.account_id, "
 	"    customer_id = COALESCE(EXCLUDED.customer_id, s.customer_id), status = EXCLUDED.status, "
 	"    price_id = COALESCE(EXCLUDED.price_id, s.price_id), "
@@ -104,14 +112,18 @@ static PgextPlan plan_sub_upsert = {
 	"    current_period_start = COALESCE(EXCLUDED.current_period_start, s.current_period_start), "
 	"    current_period_end = COALESCE(EXCLUDED.current_period_end, s.current_period_end), "
 	"    ended_at = EXCLUDED.ended_at, "
-	"    grace_until = CASE WHEN EXCLUDED.status IN ('active', 'trialing') THEN NULL ELSE s.grace_until END, "
+	"    grace_until = CASE WHEN EXCLUDED.status IN ('active', 'trialing') THEN NULL "
+	"                       WHEN s.grace_until IS NULL THEN EXCLUDED.grace_until "
+	"                       ELSE s.grace_until END, "
 	"    grace_event_created = CASE WHEN EXCLUDED.status IN ('active', 'trialing') THEN NULL "
+	"                               WHEN s.grace_until IS NULL THEN EXCLUDED.grace_event_created "
 	"                               ELSE s.grace_event_created END, "
 	"    grace_expired_at = CASE WHEN EXCLUDED.status IN ('active', 'trialing') THEN NULL "
 	"                            ELSE s.grace_expired_at END, "
 	"    updated_at = pg_catalog.now() "
 	"RETURNING current_period_end",
-	9, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID}
+	11, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, FLOAT8OID}
 };
 static PgextPlan plan_is_lifetime = {
 	"SELECT 1 FROM pgext.stripe_purchases WHERE account_id = $1 AND kind = 'lifetime' LIMIT 1",
@@ -439,8 +451,8 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 	bool		isnull;
 	TimestampTz period_end = 0;
 	bool		has_period_end;
-	Datum		v[9];
-	char		n[10] = "         ";
+	Datum		v[11];
+	char		n[12] = "           ";
 	bool		active;
 	bool		was_ended;
 
@@ -475,6 +487,8 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 	v[6] = f.period_start ? CStringGetTextDatum(f.period_start) : (n[6] = 'n', (Datum) 0);
 	v[7] = f.period_end ? CStringGetTextDatum(f.period_end) : (n[7] = 'n', (Datum) 0);
 	v[8] = f.ended_at ? CStringGetTextDatum(f.ended_at) : (n[8] = 'n', (Datum) 0);
+	v[9] = TimestampTzGetDatum(created);
+	v[10] = Float8GetDatum((double) pgext_grace_period);
 	PgextExec(&plan_sub_upsert, v, n, 1);
 	period_end = DatumGetTimestampTz(PgextGetDatum(0, 1, &isnull));
 	has_period_end = !isnull;
