@@ -27,5 +27,27 @@ echo
 printf '  (a) pgext.webhook_ingest            tps %10.1f   rounds: %s\n' "$a" "${tps[pgext]}"
 printf '  (b) plpgsql + pgcrypto hmac()       tps %10.1f   rounds: %s\n' "$b" "${tps[plpgsql]}"
 awk -v a="$a" -v b="$b" 'BEGIN { printf "  ratio (a)/(b) = %.3f   (target >= 1.5)\n", a/b }'
-echo
 echo "events recorded by the last pgext run: $statuses"
+
+# The function alone: 20000 calls in one transaction (no commit, no client
+# round trip), each variant ROUNDS times, median microseconds per call.
+percall() {  # percall <function call on d.*> -> prints us/call
+  psql -XAt -v ON_ERROR_STOP=1 <<SQL | tail -n 1
+TRUNCATE pgext.webhook_events, bench_events;
+SELECT clock_timestamp() AS t0 \gset
+SELECT count($1) FROM bench_deliveries d WHERE d.n <= 20000;
+SELECT round((extract(epoch FROM clock_timestamp() - :'t0') * 1e6 / 20000)::numeric, 2);
+SQL
+}
+declare -A us=([pgext]="" [plpgsql]="")
+for r in $(seq "$ROUNDS"); do
+  us[pgext]+="$(percall "(pgext.webhook_ingest('stripe', d.payload, d.signature, d.received_at)).status") "
+  us[plpgsql]+="$(percall "bench_ingest_plpgsql(d.payload, d.signature, d.received_at)") "
+done
+c=$(echo ${us[pgext]} | tr ' ' '\n' | median)
+d=$(echo ${us[plpgsql]} | tr ' ' '\n' | median)
+echo
+echo "function only (20000 calls in one transaction):"
+printf '  (a) pgext.webhook_ingest            us/call %7.2f   rounds: %s\n' "$c" "${us[pgext]}"
+printf '  (b) plpgsql + pgcrypto hmac()       us/call %7.2f   rounds: %s\n' "$d" "${us[plpgsql]}"
+awk -v c="$c" -v d="$d" 'BEGIN { printf "  speedup (b)/(a) = %.3f\n", d/c }'
