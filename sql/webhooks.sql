@@ -78,6 +78,8 @@ SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m6","t
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"","type":"ping","created":1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=e989db286b3ebdf5ad2e250e4c9dd18a76009f5597c4072bac7476d90ac00c81', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m7","type":"ping","created":1767225600,"livemode":false$b$, 't=1767225600,v1=20b290068fc308b13d09c7e838337912919df0a0169d8583259e28289c4214a6', pg_catalog.to_timestamp(1767225600));
 SELECT status FROM pgext.webhook_ingest('stripe', NULL, 't=1767225600,v1=1cbfd755df7448357c940b49cc7888e8734ab5cece3b50022120f25eedca8174', pg_catalog.to_timestamp(1767225600));
+-- bodies over 1 MB are refused before any HMAC or parsing work
+SELECT status FROM pgext.webhook_ingest('stripe', pg_catalog.repeat('x', 1048577), 't=1767225600,v1=3a83fe653c0cd54b48d0101205280d19429b1bcca460e0ac10667cf6fddb4dfa', pg_catalog.to_timestamp(1767225600));
 
 -- livemode: a live event in test mode (pgext.stripe_livemode = off) never lands
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_live_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":true,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_live_1","object":"invoice","customer":"cus_x"}}}$b$, 't=1767225600,v1=3cf68711c80da08bf25ec99ef7925722848f45ecda26b70d48fd24c116b2325e', pg_catalog.to_timestamp(1767225600));

@@ -49,6 +49,8 @@ int			pgext_webhook_max_attempts = 8;
 #define STRIPE_SECRET "webhook:stripe"
 #define PREVIOUS_SUFFIX ":previous"
 #define MAX_EVENT_ID_LEN 255
+/* Larger bodies are refused before any work (Stripe events are far smaller). */
+#define MAX_PAYLOAD_BYTES (1024 * 1024)
 
 /* How one source signs its deliveries. */
 typedef struct SourceConfig
@@ -492,6 +494,8 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 		return Reject(r, source, "bad_signature", sigparse_status_name(pst), received_at);
 	if (payload == NULL)
 		return Reject(r, source, "malformed", "missing payload", received_at);
+	if (VARSIZE_ANY_EXHDR(payload) > MAX_PAYLOAD_BYTES)
+		return Reject(r, source, "malformed", "payload larger than 1 MB", received_at);
 	if (!VerifySignature(&cfg, &h, payload))
 		return Reject(r, source, "bad_signature", "no signature matches", received_at);
 	if (h.has_timestamp)

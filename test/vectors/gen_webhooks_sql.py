@@ -91,6 +91,8 @@ for mb in ["not json", "[1,2,3]", '{"id":"evt_m1","created":%d,"livemode":false,
            '{"id":"evt_m7","type":"ping","created":%d,"livemode":false' % T]:
     w(ingest(CUR, T, mb))
 w("SELECT status FROM pgext.webhook_ingest('stripe', NULL, '%s', pg_catalog.to_timestamp(%d));" % (stripe_header(CUR, T, ""), T))
+w("-- bodies over 1 MB are refused before any HMAC or parsing work")
+w("SELECT status FROM pgext.webhook_ingest('stripe', pg_catalog.repeat('x', 1048577), '%s', pg_catalog.to_timestamp(%d));" % (stripe_header(CUR, T, "x"), T))
 
 w("\n-- livemode: a live event in test mode (pgext.stripe_livemode = off) never lands")
 bl = event("evt_live_1", "invoice.paid", T, {"id": "in_live_1", "object": "invoice", "customer": "cus_x"}, livemode=True)
