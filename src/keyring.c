@@ -166,32 +166,37 @@ static bool
 ParseKeyLine(const char *line, int lineno, int32 *version, uint8 *master)
 {
 	const char *p = line;
+	const char *colon = strchr(line, ':');
 	int64		v = 0;
 	int			i;
 
-	if (*p < '0' || *p > '9')
+	if (colon == NULL)
+	{
+		KeyringFail("line %d has no \"<version>:\" prefix", lineno);
+		return false;
+	}
+	if (p == colon)
 	{
 		KeyringFail("line %d does not start with a key version number", lineno);
 		return false;
 	}
-	while (*p >= '0' && *p <= '9')
+	for (; p < colon; p++)
 	{
+		if (*p < '0' || *p > '9')
+		{
+			KeyringFail("line %d: the key version before ':' is not a number", lineno);
+			return false;
+		}
 		v = v * 10 + (*p - '0');
 		if (v > PG_INT32_MAX)
 		{
 			KeyringFail("line %d: key version is out of range", lineno);
 			return false;
 		}
-		p++;
 	}
 	if (v < 1)
 	{
 		KeyringFail("line %d: key versions start at 1", lineno);
-		return false;
-	}
-	if (*p != ':')
-	{
-		KeyringFail("line %d: expected ':' after the key version", lineno);
 		return false;
 	}
 	p++;
@@ -366,8 +371,6 @@ ReadKeyLines(FILE *fh)
 		KeyringFail("reading its output failed: %m");
 		ok = false;
 	}
-	if (ok && keyring->nkeys == 0)
-		KeyringFail("it printed no key lines");
 }
 
 /* Run the command and load its keys, or leave a reason; see file header. */
@@ -413,6 +416,8 @@ KeyringLoad(void)
 			KeyringFail("it exited with status %d", WEXITSTATUS(rc));
 		else if (WIFSIGNALED(rc))
 			KeyringFail("it was terminated by signal %d", WTERMSIG(rc));
+		else if (keyring->nkeys == 0)
+			KeyringFail("it printed no key lines");
 	}
 	if (keyring_status != KEYRING_FAILED)
 	{
