@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Benchmark: read one secret by (account, name) with pgext.secret_get versus
+# pgcrypto's pgp_sym_decrypt on the same values, in one run, on a throwaway
+# pg_virtualenv cluster (shared_preload_libraries = pgext, test keys, audit on).
+# Prints tps of each and the ratio.  Not part of test/run.sh.
+#
+# Usage (as root on Debian 12):  bash test/bench/secrets.sh [seconds] [clients]
+# Holds the install lock of test/lib.sh for the whole run.
+source "$(dirname "$0")/../lib.sh"
+seconds=${1:-10}
+clients=${2:-2}
+pgext_build_install
+dir=$(pgext_stage)
+status=0
+# shellcheck disable=SC2046
+pgext_as_user env -C "$dir" BENCH_SECONDS="$seconds" BENCH_CLIENTS="$clients" \
+  pg_virtualenv $(pgext_cluster_opts "$dir") bash test/bench/secrets_run.sh || status=$?
+rm -rf "$dir"
+exit $status
