@@ -31,7 +31,9 @@
 #include <signal.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -45,7 +47,7 @@
 #define KEYRING_HKDF_SALT "pgext-keyring"
 #define KEYRING_ROOT_INFO "pgext/secrets/root"
 #define KEYRING_ACCOUNT_INFO "pgext/secrets/aes-256-gcm"
-#define KEYRING_CACHE_SIZE 64
+#define KEYRING_CACHE_SIZE 1024
 
 typedef enum KeyringStatus
 {
@@ -236,29 +238,34 @@ PutUint32(unsigned char *p, uint32 v)
 
 /*
  * HKDF-SHA256 into a 32-byte key: extract-and-expand with salt, or expand
- * only when salt is NULL (ikm already uniformly random).  Frees its context
- * on every path; it raises no PostgreSQL error.
+ * only when salt is NULL (ikm already uniformly random).  The algorithm is
+ * fetched once per process (fetching is the slow part of OpenSSL 3); the
+ * context is freed on every path.  Raises no PostgreSQL error.
  */
 static bool
 Hkdf(const uint8 *ikm, const char *salt, const unsigned char *info, int info_len, uint8 *out)
 {
-	EVP_PKEY_CTX *pctx;
-	size_t		outlen = KEYRING_KEY_BYTES;
+	static EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM	params[6];
+	OSSL_PARAM *p = params;
+	int			mode = salt ? EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND : EVP_KDF_HKDF_MODE_EXPAND_ONLY;
 	bool		ok;
 
-	pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-	if (pctx == NULL)
+	if (kdf == NULL && (kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
 		return false;
-	ok = EVP_PKEY_derive_init(pctx) > 0 &&
-		EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
-		(salt != NULL ?
-		 EVP_PKEY_CTX_set1_hkdf_salt(pctx, (const unsigned char *) salt, strlen(salt)) > 0 :
-		 EVP_PKEY_CTX_set_hkdf_mode(pctx, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0) &&
-		EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, KEYRING_KEY_BYTES) > 0 &&
-		EVP_PKEY_CTX_add1_hkdf_info(pctx, info, info_len) > 0 &&
-		EVP_PKEY_derive(pctx, out, &outlen) > 0 &&
-		outlen == KEYRING_KEY_BYTES;
-	EVP_PKEY_CTX_free(pctx);	/* frees (and cleanses) its copy of the key */
+	kctx = EVP_KDF_CTX_new(kdf);
+	if (kctx == NULL)
+		return false;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	if (salt != NULL)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, strlen(salt));
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *) ikm, KEYRING_KEY_BYTES);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *) info, info_len);
+	*p = OSSL_PARAM_construct_end();
+	ok = EVP_KDF_derive(kctx, out, KEYRING_KEY_BYTES, params) > 0;
+	EVP_KDF_CTX_free(kctx);		/* also cleanses its copy of the key */
 	return ok;
 }
 
