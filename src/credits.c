@@ -117,18 +117,24 @@ typedef struct PriorEntry
 
 /* ---- statements ---------------------------------------------------------- */
 
+/*
+ * The fast path in one statement: check-and-decrement (taking the row lock)
+ * and the ledger row that claims the idempotency key.  One row back when the
+ * decrement happened (id NULL if the key was already taken), none when the
+ * account needs the general path.
+ */
 static PgextPlan plan_deduct_fast = {
-	"UPDATE pgext.accounts SET balance = balance - $2 "
-	"WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2 "
-	"RETURNING balance",
-	2, {UUIDOID, INT8OID}
-};
-static PgextPlan plan_deduct_fast_ledger = {
-	"INSERT INTO pgext.credit_ledger "
-	"(account_id, op, amount, delta, balance_after, idempotency_key, reason) "
-	"VALUES ($1, 'deduct', $2, -$2, $3, $4, $5) "
-	"ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING id",
-	5, {UUIDOID, INT8OID, INT8OID, TEXTOID, TEXTOID}
+	"WITH d AS ("
+	" UPDATE pgext.accounts SET balance = balance - $2"
+	" WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2"
+	" RETURNING balance),"
+	" i AS ("
+	" INSERT INTO pgext.credit_ledger"
+	" (account_id, op, amount, delta, balance_after, idempotency_key, reason)"
+	" SELECT $1, 'deduct', $2, -$2, d.balance, $3, $4 FROM d"
+	" ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING id)"
+	" SELECT d.balance, i.id FROM d LEFT JOIN i ON true",
+	4, {UUIDOID, INT8OID, TEXTOID, TEXTOID}
 };
 static PgextPlan plan_lock_account = {
 	"SELECT credit_mode, balance, lot_credits FROM pgext.accounts WHERE id = $1 FOR UPDATE",
@@ -850,30 +856,28 @@ credit_deduct(PG_FUNCTION_ARGS)
 	int64		amount = AmountArg(fcinfo, 1, "amount");
 	text	   *key = LabelArg(fcinfo, 2, "idempotency_key", false, MAX_KEY_LEN);
 	text	   *reason = LabelArg(fcinfo, 3, "reason", false, MAX_REASON_LEN);
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', key ? ' ' : 'n', reason ? ' ' : 'n'};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', key ? ' ' : 'n', reason ? ' ' : 'n'};
 	CreditResult r;
 
 	values[0] = account;
 	values[1] = Int64GetDatum(amount);
+	values[2] = PointerGetDatum(key);
+	values[3] = PointerGetDatum(reason);
 
 	SPI_connect();
 
 	/*
-	 * Fast path: a metered account whose credits are all in the pool.  The
-	 * UPDATE checks and decrements in one step and takes the row lock; the
-	 * ledger insert then claims the key.  A key that is already taken (a
-	 * retry) undoes the decrement and answers from the first entry.
+	 * Fast path: a metered account whose credits are all in the pool.  A key
+	 * that is already taken (a retry) undoes the decrement and answers from
+	 * the first entry.
 	 */
-	if (PgextExec(&plan_deduct_fast, values, NULL, 1) == 1)
+	if (PgextExec(&plan_deduct_fast, values, nulls, 1) == 1)
 	{
 		int64		balance = PgextGetInt64(0, 1, 0);
 
-		values[2] = Int64GetDatum(balance);
-		values[3] = PointerGetDatum(key);
-		values[4] = PointerGetDatum(reason);
-		if (PgextExec(&plan_deduct_fast_ledger, values, nulls, 1) == 1)
-			SetResult(&r, true, "deducted", balance, true, PgextGetInt64(0, 1, 0));
+		if (!PgextColIsNull(0, 2))
+			SetResult(&r, true, "deducted", balance, true, PgextGetInt64(0, 2, 0));
 		else
 		{
 			AccountState st = {account, false, balance, 0};
@@ -1038,10 +1042,11 @@ SettleReservation(int64 res_id, SettleMode mode, int64 commit_amount, bool commi
 		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("reservation " INT64_FORMAT " is already %s%s", res_id,
-							strcmp(status, "expired") == 0 ? "released (its ttl passed)" : status,
-							strcmp(status, "committed") == 0 ?
-							psprintf(" with " INT64_FORMAT " credits", committed) : ""),
+					 errmsg("reservation " INT64_FORMAT " is already %s", res_id,
+							strcmp(status, "expired") == 0 ? "released (its ttl passed)" : status),
+					 strcmp(status, "committed") == 0 ?
+					 errdetail("It was committed for " INT64_FORMAT " of " INT64_FORMAT " reserved credits.",
+							   committed, amount) : 0,
 					 errhint(mode == SETTLE_COMMIT ?
 							 "Reserve again (with a new idempotency key) to spend these credits." :
 							 "A committed reservation cannot be released; grant credits back instead.")));

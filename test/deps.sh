@@ -17,9 +17,5 @@ fi
 echo "pgext: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian's postgresql-common would create a default cluster; we only use throwaway ones.
-mkdir -p /etc/postgresql-common
-if [ ! -f /etc/postgresql-common/createcluster.conf ] || ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
-  echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
-fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends \
+  -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null

@@ -1,0 +1,40 @@
+-- Benchmark fixtures: N accounts for pgext and an equivalent plain schema for
+-- the baselines.  Account n has uuid 00000000-0000-0000-0000-<n, 12 digits>.
+\set n :naccounts
+CREATE EXTENSION IF NOT EXISTS pgext CASCADE;
+CREATE OR REPLACE FUNCTION pg_temp.acct(n int) RETURNS uuid LANGUAGE sql IMMUTABLE
+  AS $$ SELECT ('00000000-0000-0000-0000-' || lpad(n::text, 12, '0'))::uuid $$;
+
+INSERT INTO pgext.accounts (id, external_id)
+SELECT pg_temp.acct(i), 'bench-' || i FROM generate_series(1, :n) i;
+SELECT count(*) AS granted FROM generate_series(1, :n) i,
+  LATERAL pgext.credit_grant(pg_temp.acct(i), 1000000000000, 'bench-seed') g WHERE g.ok;
+
+-- The baseline schema: same columns, constraints and indexes as pgext's, no extension code.
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+CREATE TABLE bench.accounts (LIKE pgext.accounts INCLUDING ALL);
+CREATE TABLE bench.credit_ledger (LIKE pgext.credit_ledger INCLUDING DEFAULTS INCLUDING CONSTRAINTS
+                                  INCLUDING INDEXES INCLUDING IDENTITY);
+INSERT INTO bench.accounts SELECT * FROM pgext.accounts;
+
+-- (c) the common plpgsql pattern: lock, check, update, insert.
+CREATE FUNCTION bench.deduct_plpgsql(p_account uuid, p_amount bigint, p_key text)
+RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+  v_balance bigint;
+BEGIN
+  SELECT balance INTO v_balance FROM bench.accounts WHERE id = p_account FOR UPDATE;
+  IF v_balance IS NULL THEN
+    RAISE EXCEPTION 'no account %', p_account;
+  END IF;
+  IF v_balance < p_amount THEN
+    RETURN NULL;
+  END IF;
+  UPDATE bench.accounts SET balance = balance - p_amount WHERE id = p_account;
+  INSERT INTO bench.credit_ledger (account_id, op, amount, delta, balance_after, idempotency_key)
+  VALUES (p_account, 'deduct', p_amount, -p_amount, v_balance - p_amount, p_key);
+  RETURN v_balance - p_amount;
+END
+$$;
+VACUUM ANALYZE;

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Runs inside pg_virtualenv (PGHOST/PGPORT/PGUSER set): one psql per step.
+set -euo pipefail
+cd "$(dirname "$0")"
+psql -X -q -v ON_ERROR_STOP=1 -c 'CREATE EXTENSION pgext CASCADE' >/dev/null
+for step in [0-9][0-9]_*.sql; do
+  echo
+  echo "================ ${step%.sql} ================"
+  psql -X -q -v ON_ERROR_STOP=1 -P pager=off -f "$step"
+done
+echo
+echo "demo finished: every step ran against a throwaway cluster that is now removed"
