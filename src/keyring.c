@@ -47,7 +47,9 @@
 #define KEYRING_HKDF_SALT "pgext-keyring"
 #define KEYRING_ROOT_INFO "pgext/secrets/root"
 #define KEYRING_ACCOUNT_INFO "pgext/secrets/aes-256-gcm"
-#define KEYRING_CACHE_SIZE 1024
+#define KEYRING_CACHE_SETS 1024
+#define KEYRING_CACHE_WAYS 4
+#define KEYRING_CACHE_SIZE (KEYRING_CACHE_SETS * KEYRING_CACHE_WAYS)
 
 typedef enum KeyringStatus
 {
@@ -73,7 +75,7 @@ static KeyringStatus keyring_status = KEYRING_NOT_LOADED;
 static char keyring_reason[256];	/* why it failed; never key material */
 static KeyringKeys *keyring = NULL; /* in its own mapping, see above */
 
-/* Per-backend cache of derived account keys (direct-mapped). */
+/* Per-backend cache of derived account keys (4-way set associative). */
 typedef struct AccountKeySlot
 {
 	bool		valid;
@@ -84,6 +86,7 @@ typedef struct AccountKeySlot
 } AccountKeySlot;
 
 static AccountKeySlot *account_cache = NULL;	/* KEYRING_CACHE_SIZE slots */
+static uint8 account_cache_victim[KEYRING_CACHE_SETS];	/* round-robin per set */
 static int	keyring_encrypt_version = 0;	/* pgext.secret_encrypt_version */
 
 /* Remember why loading failed (a fixed, key-free description). */
@@ -519,17 +522,26 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
 	}
 	if (account_cache != NULL)
 	{
+		AccountKeySlot *set;
+		int			way;
+
 		h = (uint32) version * 2654435761U;
 		if (account != NULL)
 			h ^= hash_bytes(account->data, UUID_LEN);
-		slot = &account_cache[h % KEYRING_CACHE_SIZE];
-		if (slot->valid && slot->version == version &&
-			slot->has_account == (account != NULL) &&
-			(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0))
+		set = &account_cache[(h % KEYRING_CACHE_SETS) * KEYRING_CACHE_WAYS];
+		for (way = 0; way < KEYRING_CACHE_WAYS; way++)
 		{
-			memcpy(out, slot->key, KEYRING_KEY_BYTES);
-			return true;
+			slot = &set[way];
+			if (slot->valid && slot->version == version &&
+				slot->has_account == (account != NULL) &&
+				(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0))
+			{
+				memcpy(out, slot->key, KEYRING_KEY_BYTES);
+				return true;
+			}
 		}
+		way = account_cache_victim[h % KEYRING_CACHE_SETS]++ % KEYRING_CACHE_WAYS;
+		slot = &set[way];
 	}
 
 	memset(info, 0, sizeof(info));
