@@ -128,7 +128,7 @@ SELECT pgext.secret_delete(name) FROM pgext.secrets
 
 -- expiry: readable until expires_at, refused afterwards (polled, not slept)
 SELECT pgext.secret_set('short-lived', 'temporary-token-123456', NULL,
-                        clock_timestamp() + interval '2 seconds') IS NOT NULL AS stored;
+                        clock_timestamp() + interval '3 seconds') IS NOT NULL AS stored;
 SELECT pgext.secret_get('short-lived');
 DO $$
 DECLARE

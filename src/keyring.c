@@ -31,7 +31,9 @@
 #include <signal.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/kdf.h>
+#include <openssl/params.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -45,7 +47,9 @@
 #define KEYRING_HKDF_SALT "pgext-keyring"
 #define KEYRING_ROOT_INFO "pgext/secrets/root"
 #define KEYRING_ACCOUNT_INFO "pgext/secrets/aes-256-gcm"
-#define KEYRING_CACHE_SIZE 64
+#define KEYRING_CACHE_SETS 1024
+#define KEYRING_CACHE_WAYS 4
+#define KEYRING_CACHE_SIZE (KEYRING_CACHE_SETS * KEYRING_CACHE_WAYS)
 
 typedef enum KeyringStatus
 {
@@ -71,7 +75,7 @@ static KeyringStatus keyring_status = KEYRING_NOT_LOADED;
 static char keyring_reason[256];	/* why it failed; never key material */
 static KeyringKeys *keyring = NULL; /* in its own mapping, see above */
 
-/* Per-backend cache of derived account keys (direct-mapped). */
+/* Per-backend cache of derived account keys (4-way set associative). */
 typedef struct AccountKeySlot
 {
 	bool		valid;
@@ -82,6 +86,7 @@ typedef struct AccountKeySlot
 } AccountKeySlot;
 
 static AccountKeySlot *account_cache = NULL;	/* KEYRING_CACHE_SIZE slots */
+static uint8 account_cache_victim[KEYRING_CACHE_SETS];	/* round-robin per set */
 static int	keyring_encrypt_version = 0;	/* pgext.secret_encrypt_version */
 
 /* Remember why loading failed (a fixed, key-free description). */
@@ -166,32 +171,37 @@ static bool
 ParseKeyLine(const char *line, int lineno, int32 *version, uint8 *master)
 {
 	const char *p = line;
+	const char *colon = strchr(line, ':');
 	int64		v = 0;
 	int			i;
 
-	if (*p < '0' || *p > '9')
+	if (colon == NULL)
+	{
+		KeyringFail("line %d has no \"<version>:\" prefix", lineno);
+		return false;
+	}
+	if (p == colon)
 	{
 		KeyringFail("line %d does not start with a key version number", lineno);
 		return false;
 	}
-	while (*p >= '0' && *p <= '9')
+	for (; p < colon; p++)
 	{
+		if (*p < '0' || *p > '9')
+		{
+			KeyringFail("line %d: the key version before ':' is not a number", lineno);
+			return false;
+		}
 		v = v * 10 + (*p - '0');
 		if (v > PG_INT32_MAX)
 		{
 			KeyringFail("line %d: key version is out of range", lineno);
 			return false;
 		}
-		p++;
 	}
 	if (v < 1)
 	{
 		KeyringFail("line %d: key versions start at 1", lineno);
-		return false;
-	}
-	if (*p != ':')
-	{
-		KeyringFail("line %d: expected ':' after the key version", lineno);
 		return false;
 	}
 	p++;
@@ -231,29 +241,34 @@ PutUint32(unsigned char *p, uint32 v)
 
 /*
  * HKDF-SHA256 into a 32-byte key: extract-and-expand with salt, or expand
- * only when salt is NULL (ikm already uniformly random).  Frees its context
- * on every path; it raises no PostgreSQL error.
+ * only when salt is NULL (ikm already uniformly random).  The algorithm is
+ * fetched once per process (fetching is the slow part of OpenSSL 3); the
+ * context is freed on every path.  Raises no PostgreSQL error.
  */
 static bool
 Hkdf(const uint8 *ikm, const char *salt, const unsigned char *info, int info_len, uint8 *out)
 {
-	EVP_PKEY_CTX *pctx;
-	size_t		outlen = KEYRING_KEY_BYTES;
+	static EVP_KDF *kdf = NULL;
+	EVP_KDF_CTX *kctx;
+	OSSL_PARAM	params[6];
+	OSSL_PARAM *p = params;
+	int			mode = salt ? EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND : EVP_KDF_HKDF_MODE_EXPAND_ONLY;
 	bool		ok;
 
-	pctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
-	if (pctx == NULL)
+	if (kdf == NULL && (kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
 		return false;
-	ok = EVP_PKEY_derive_init(pctx) > 0 &&
-		EVP_PKEY_CTX_set_hkdf_md(pctx, EVP_sha256()) > 0 &&
-		(salt != NULL ?
-		 EVP_PKEY_CTX_set1_hkdf_salt(pctx, (const unsigned char *) salt, strlen(salt)) > 0 :
-		 EVP_PKEY_CTX_set_hkdf_mode(pctx, EVP_PKEY_HKDEF_MODE_EXPAND_ONLY) > 0) &&
-		EVP_PKEY_CTX_set1_hkdf_key(pctx, ikm, KEYRING_KEY_BYTES) > 0 &&
-		EVP_PKEY_CTX_add1_hkdf_info(pctx, info, info_len) > 0 &&
-		EVP_PKEY_derive(pctx, out, &outlen) > 0 &&
-		outlen == KEYRING_KEY_BYTES;
-	EVP_PKEY_CTX_free(pctx);	/* frees (and cleanses) its copy of the key */
+	kctx = EVP_KDF_CTX_new(kdf);
+	if (kctx == NULL)
+		return false;
+	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
+	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
+	if (salt != NULL)
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, strlen(salt));
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *) ikm, KEYRING_KEY_BYTES);
+	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *) info, info_len);
+	*p = OSSL_PARAM_construct_end();
+	ok = EVP_KDF_derive(kctx, out, KEYRING_KEY_BYTES, params) > 0;
+	EVP_KDF_CTX_free(kctx);		/* also cleanses its copy of the key */
 	return ok;
 }
 
@@ -366,8 +381,6 @@ ReadKeyLines(FILE *fh)
 		KeyringFail("reading its output failed: %m");
 		ok = false;
 	}
-	if (ok && keyring->nkeys == 0)
-		KeyringFail("it printed no key lines");
 }
 
 /* Run the command and load its keys, or leave a reason; see file header. */
@@ -413,6 +426,8 @@ KeyringLoad(void)
 			KeyringFail("it exited with status %d", WEXITSTATUS(rc));
 		else if (WIFSIGNALED(rc))
 			KeyringFail("it was terminated by signal %d", WTERMSIG(rc));
+		else if (keyring->nkeys == 0)
+			KeyringFail("it printed no key lines");
 	}
 	if (keyring_status != KEYRING_FAILED)
 	{
@@ -507,17 +522,26 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
 	}
 	if (account_cache != NULL)
 	{
+		AccountKeySlot *set;
+		int			way;
+
 		h = (uint32) version * 2654435761U;
 		if (account != NULL)
 			h ^= hash_bytes(account->data, UUID_LEN);
-		slot = &account_cache[h % KEYRING_CACHE_SIZE];
-		if (slot->valid && slot->version == version &&
-			slot->has_account == (account != NULL) &&
-			(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0))
+		set = &account_cache[(h % KEYRING_CACHE_SETS) * KEYRING_CACHE_WAYS];
+		for (way = 0; way < KEYRING_CACHE_WAYS; way++)
 		{
-			memcpy(out, slot->key, KEYRING_KEY_BYTES);
-			return true;
+			slot = &set[way];
+			if (slot->valid && slot->version == version &&
+				slot->has_account == (account != NULL) &&
+				(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0))
+			{
+				memcpy(out, slot->key, KEYRING_KEY_BYTES);
+				return true;
+			}
 		}
+		way = account_cache_victim[h % KEYRING_CACHE_SETS]++ % KEYRING_CACHE_WAYS;
+		slot = &set[way];
 	}
 
 	memset(info, 0, sizeof(info));

@@ -55,6 +55,24 @@ BuildAad(const SecretBinding *b, unsigned char **out)
 	return len;
 }
 
+/* AES-256-GCM, fetched once per process (fetching is slow in OpenSSL 3). */
+static const EVP_CIPHER *
+AesGcm(void)
+{
+	static EVP_CIPHER *cipher = NULL;
+
+	if (cipher == NULL)
+	{
+		cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL);
+		if (cipher == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("OpenSSL does not provide AES-256-GCM"),
+					 errhint("Check the OpenSSL configuration (providers) of the server.")));
+	}
+	return cipher;
+}
+
 /* The account key for a binding into key[]; errors if its version is not loaded. */
 static void
 BindingKey(const SecretBinding *b, uint8 *key)
@@ -74,6 +92,7 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 	unsigned char *out = (unsigned char *) VARDATA(sealed);
 	unsigned char *nonce = out + 1;
 	unsigned char *ct = nonce + SECRET_BOX_NONCE_BYTES;
+	const EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *ctx;
 	int			n = 0;
 	int			fin = 0;
@@ -86,11 +105,12 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random nonce for a secret"),
 				 errhidestmt(true)));
+	cipher = AesGcm();
 	BindingKey(b, key);
 
 	ctx = EVP_CIPHER_CTX_new();
 	ok = ctx != NULL &&
-		EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+		EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
 		EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
 		EVP_EncryptUpdate(ctx, NULL, &fin, aad, aad_len) == 1 &&
@@ -127,6 +147,7 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	int			aad_len;
 	char	   *plain;
 	unsigned char tag[SECRET_BOX_TAG_BYTES];
+	const EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *ctx;
 	int			n = 0;
 	int			fin = 0;
@@ -141,11 +162,12 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	aad_len = BuildAad(b, &aad);
 	plain = palloc(ct_len + 1);
 	memcpy(tag, ct + ct_len, SECRET_BOX_TAG_BYTES);
+	cipher = AesGcm();
 	BindingKey(b, key);
 
 	ctx = EVP_CIPHER_CTX_new();
 	ok = ctx != NULL &&
-		EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+		EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
 		EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
 		EVP_DecryptUpdate(ctx, NULL, &fin, aad, aad_len) == 1 &&

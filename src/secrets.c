@@ -18,6 +18,11 @@
 
 #include <openssl/crypto.h>
 
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
@@ -26,6 +31,10 @@
 #include "mb/pg_wchar.h"
 #include "parser/parse_func.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -65,16 +74,6 @@ typedef struct SecretRow
 	bytea	   *sealed;
 } SecretRow;
 
-static PgextPlan plan_find_account = {
-	"SELECT id, key_version, sealed, expires_at FROM pgext.secrets "
-	"WHERE account_id = $1 AND name = $2",
-	2, {UUIDOID, TEXTOID}
-};
-static PgextPlan plan_find_platform = {
-	"SELECT id, key_version, sealed, expires_at FROM pgext.secrets "
-	"WHERE account_id IS NULL AND name = $1",
-	1, {TEXTOID}
-};
 static PgextPlan plan_last4_account = {
 	"SELECT id, last4 FROM pgext.secrets WHERE account_id = $1 AND name = $2",
 	2, {UUIDOID, TEXTOID}
@@ -275,33 +274,125 @@ SecretNotFound(const SecretBinding *b, SecretAuditOp op)
 }
 
 /*
- * Find a secret row (SPI connected).  The sealed value is copied into
- * outer_cxt so it survives SPI_finish.  Returns false when there is none.
+ * Where pgext.secrets and its (account_id, name) index are, resolved once per
+ * backend and forgotten on any relcache invalidation of either (DROP/CREATE
+ * EXTENSION, ALTER TABLE, ANALYZE).  secret_get reads through the index
+ * directly instead of through SPI: it is the hot path.
+ */
+typedef struct SecretsRel
+{
+	bool		valid;
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	att_id;
+	AttrNumber	att_account;
+	AttrNumber	att_name;
+	AttrNumber	att_version;
+	AttrNumber	att_sealed;
+	AttrNumber	att_expires;
+} SecretsRel;
+
+static SecretsRel secrets_rel;
+
+/* Relcache invalidation callback: forget the resolved relation. */
+static void
+SecretsRelInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == secrets_rel.relid || relid == secrets_rel.indexid)
+		secrets_rel.valid = false;
+}
+
+/* Attribute number of a pgext.secrets column; errors when it is missing. */
+static AttrNumber
+SecretsAttnum(const char *column)
+{
+	AttrNumber	attno = get_attnum(secrets_rel.relid, column);
+
+	if (attno == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("column \"%s\" of pgext.secrets is missing", column),
+				 errhint("The table was altered outside pgext; reinstall the extension.")));
+	return attno;
+}
+
+/* Resolve pgext.secrets, its index and columns (once per backend). */
+static void
+SecretsRelResolve(void)
+{
+	static bool callback_registered = false;
+	Oid			nsp;
+
+	if (secrets_rel.valid)
+		return;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(SecretsRelInvalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	nsp = get_namespace_oid("pgext", false);
+	secrets_rel.relid = get_relname_relid("secrets", nsp);
+	secrets_rel.indexid = get_relname_relid("secrets_name_unique", nsp);
+	if (!OidIsValid(secrets_rel.relid) || !OidIsValid(secrets_rel.indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("pgext.secrets or its index secrets_name_unique is missing"),
+				 errhint("Reinstall the extension (DROP EXTENSION pgext; CREATE EXTENSION pgext).")));
+	secrets_rel.att_id = SecretsAttnum("id");
+	secrets_rel.att_account = SecretsAttnum("account_id");
+	secrets_rel.att_name = SecretsAttnum("name");
+	secrets_rel.att_version = SecretsAttnum("key_version");
+	secrets_rel.att_sealed = SecretsAttnum("sealed");
+	secrets_rel.att_expires = SecretsAttnum("expires_at");
+	secrets_rel.valid = true;
+}
+
+/*
+ * Find a secret row through the (account_id, name) index under the active
+ * snapshot.  The sealed value is copied (detoasted) into the current memory
+ * context.  Returns false when there is none.
  */
 static bool
-FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row, MemoryContext outer_cxt)
+FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row)
 {
-	uint64		n;
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData keys[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
 	bool		isnull;
-	MemoryContext old;
+	bool		found = false;
 
 	BindingInit(&row->b, name, account);
+	SecretsRelResolve();
 	if (account != NULL)
-		n = PgextExec(&plan_find_account,
-					  (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account), PointerGetDatum(name)},
-					  NULL, 1);
+		ScanKeyInit(&keys[0], secrets_rel.att_account, BTEqualStrategyNumber,
+					F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
 	else
-		n = PgextExec(&plan_find_platform, (Datum[]) {PointerGetDatum(name)}, NULL, 1);
-	if (n == 0)
-		return false;
-	row->b.id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
-	row->b.key_version = DatumGetInt32(PgextGetDatum(0, 2, &isnull));
-	old = MemoryContextSwitchTo(outer_cxt);
-	row->sealed = DatumGetByteaPCopy(PgextGetDatum(0, 3, &isnull));
-	MemoryContextSwitchTo(old);
-	row->b.expires_at = DatumGetTimestampTz(PgextGetDatum(0, 4, &isnull));
-	row->b.has_expires = !isnull;
-	return true;
+		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, secrets_rel.att_account,
+							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
+	ScanKeyEntryInitialize(&keys[1], 0, secrets_rel.att_name, BTEqualStrategyNumber,
+						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(name));
+
+	rel = table_open(secrets_rel.relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	scan = systable_beginscan(rel, secrets_rel.indexid, true, GetActiveSnapshot(), 2, keys);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		Datum		d;
+
+		found = true;
+		row->b.id = *DatumGetUUIDP(heap_getattr(tup, secrets_rel.att_id, desc, &isnull));
+		row->b.key_version = DatumGetInt32(heap_getattr(tup, secrets_rel.att_version, desc, &isnull));
+		row->sealed = DatumGetByteaPCopy(heap_getattr(tup, secrets_rel.att_sealed, desc, &isnull));
+		d = heap_getattr(tup, secrets_rel.att_expires, desc, &isnull);
+		row->b.has_expires = !isnull;
+		row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
+	return found;
 }
 
 /* Refuse an expired secret (checked before decrypting). */
@@ -366,22 +457,27 @@ static char *
 LookupAndOpen(const text *name, const pg_uuid_t *account, SecretAuditOp op,
 			  bool missing_ok, bool allow_expired, int *len)
 {
-	MemoryContext cxt = CurrentMemoryContext;
 	SecretRow	row;
 	char	   *plain;
+	bool		pushed = false;
 
 	KeyringRequire();
-	SPI_connect();
-	if (!FindSecret(name, account, &row, cxt))
+	if (!ActiveSnapshotSet())
 	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	if (!FindSecret(name, account, &row))
+	{
+		if (pushed)
+			PopActiveSnapshot();
 		if (missing_ok)
-		{
-			SPI_finish();
 			return NULL;
-		}
+		SPI_connect();
 		SecretNotFound(&row.b, op);
 	}
-	SPI_finish();
+	if (pushed)
+		PopActiveSnapshot();
 	if (!allow_expired)
 		CheckNotExpired(&row.b, op);
 	plain = OpenSecret(&row, op, len);
