@@ -7,6 +7,9 @@
 # Both variants read the signing secret from the secret store, verify, check
 # the timestamp, parse the JSON and record the event; they alternate round by
 # round so drift hits both alike; the reported tps is the median over rounds.
+# (f) is the floor: the same INSERT with no verification at all, the most any
+# ingest function could reach on this machine.  Also reported: the per-call
+# cost of each function inside one transaction (no commit, no round trip).
 source "$(dirname "$0")/../lib.sh"
 pgext_build_install
 dir=$(pgext_stage)

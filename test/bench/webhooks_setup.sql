@@ -32,6 +32,8 @@ ANALYZE bench_deliveries;
 -- storing the same columns into a table shaped like pgext.webhook_events
 -- (same indexes), so only the code path differs.
 CREATE TABLE bench_events (LIKE pgext.webhook_events INCLUDING ALL);
+-- The floor: the same insert with no verification at all (what storing costs).
+CREATE TABLE floor_events (LIKE pgext.webhook_events INCLUDING ALL);
 
 CREATE FUNCTION bench_ingest_plpgsql(payload text, signature text, received_at timestamptz)
 RETURNS text LANGUAGE plpgsql AS $$
