@@ -626,7 +626,8 @@ CREATE FUNCTION pgext.webhook_apply("limit" integer DEFAULT 100,
 AS 'MODULE_PATHNAME', 'webhook_apply'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
 
--- Put a dead (or any not yet applied) event back in the queue, attempts reset.
+-- Put a dead letter back in the queue, or make a pending event that is
+-- backing off due now; attempts reset.  False for settled events.
 CREATE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
 DECLARE
@@ -638,7 +639,7 @@ BEGIN
     RAISE EXCEPTION 'webhook event %/% does not exist', $1, $2
       USING ERRCODE = 'P0002', HINT = 'List dead letters with: SELECT * FROM pgext.webhook_events WHERE status = ''dead''.';
   END IF;
-  IF st <> 'dead' THEN
+  IF st NOT IN ('dead', 'pending') THEN
     RETURN false;
   END IF;
   IF $1 <> 'stripe' THEN

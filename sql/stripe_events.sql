@@ -182,8 +182,8 @@ SELECT * FROM pgext.webhook_apply();
 SELECT status, last_error FROM pgext.webhook_events WHERE event_id = 'evt_g02';
 -- the operator fixes the cause and replays
 SELECT pgext.stripe_price_set('price_mystery', 'credit_pack', 42);
-SELECT pgext.webhook_replay('stripe', 'evt_g01') AS requeued, pgext.webhook_replay('stripe', 'evt_g02') AS not_dead;
-UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g02';
+SELECT pgext.webhook_replay('stripe', 'evt_g01') AS requeued, pgext.webhook_replay('stripe', 'evt_g02') AS due_now,
+       pgext.webhook_replay('stripe', 'evt_a01') AS settled;
 SELECT * FROM pgext.webhook_apply();
 SELECT event_id, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_g%' ORDER BY 1;
 -- evt_g01 came first and failed again (the checkout linking cus_ghost was applied after it); its retry succeeds
