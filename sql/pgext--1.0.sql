@@ -793,6 +793,13 @@ BEGIN
 END
 $$;
 
+-- Remove a price mapping; purchases already recorded stay.
+CREATE FUNCTION pgext.stripe_price_remove(price_id text) RETURNS boolean
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+  WITH d AS (DELETE FROM pgext.stripe_prices p WHERE p.price_id = $1 RETURNING 1)
+  SELECT pg_catalog.count(*) > 0 FROM d
+$$;
+
 -- An account's access right now: lifetime, active, canceling (until period
 -- end), trialing, grace (payment failed, until grace_until) or none.
 CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_catalog.now())
@@ -867,6 +874,7 @@ REVOKE ALL ON FUNCTION
   pgext.webhook_source_remove(text),
   pgext.webhook_claim(text, integer),
   pgext.stripe_price_set(text, text, bigint, bigint),
+  pgext.stripe_price_remove(text),
   pgext.billing_access(uuid, timestamptz),
   pgext.billing_expire_grace(timestamptz),
   pgext.billing_outbox_since(bigint, integer)
@@ -886,6 +894,7 @@ GRANT EXECUTE ON FUNCTION
   pgext.webhook_source_set(text, text, text, text, text, text, interval, text, text, text),
   pgext.webhook_source_remove(text),
   pgext.stripe_price_set(text, text, bigint, bigint),
+  pgext.stripe_price_remove(text),
   pgext.billing_expire_grace(timestamptz)
   TO pgext_admin;
 GRANT SELECT ON pgext.webhook_sources, pgext.webhook_events, pgext.webhook_rejections,

@@ -223,6 +223,7 @@ SELECT pgext.stripe_price_set('prod_x', 'subscription', 1);
 SELECT pgext.stripe_price_set('price_y', 'gift', 1);
 SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);
 SELECT pgext.billing_access(NULL);
+SELECT pgext.stripe_price_remove('price_free') AS removed, pgext.stripe_price_remove('price_free') AS again;
 
 -- the ledger stays consistent and every change was announced
 SELECT count(*) AS audit_rows FROM pgext.credit_audit();

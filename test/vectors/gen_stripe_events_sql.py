@@ -259,6 +259,7 @@ w("SELECT pgext.stripe_price_set('prod_x', 'subscription', 1);")
 w("SELECT pgext.stripe_price_set('price_y', 'gift', 1);")
 w("SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);")
 w("SELECT pgext.billing_access(NULL);")
+w("SELECT pgext.stripe_price_remove('price_free') AS removed, pgext.stripe_price_remove('price_free') AS again;")
 
 w("\n-- the ledger stays consistent and every change was announced")
 w("SELECT count(*) AS audit_rows FROM pgext.credit_audit();")
