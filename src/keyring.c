@@ -285,7 +285,7 @@ DeriveRootKey(const uint8 *master, int32 version, uint8 *out)
 
 /* Insert a derived key keeping slots sorted; false on a duplicate version. */
 static bool
-KeyringAdd(int32 version, const uint8 *data_key, int lineno)
+KeyringAdd(int32 version, const uint8 *root_key, int lineno)
 {
 	int			i;
 	int			pos = keyring->nkeys;
@@ -308,7 +308,7 @@ KeyringAdd(int32 version, const uint8 *data_key, int lineno)
 	memmove(&keyring->slots[pos + 1], &keyring->slots[pos],
 			sizeof(KeyringSlot) * (keyring->nkeys - pos));
 	keyring->slots[pos].version = version;
-	memcpy(keyring->slots[pos].key, data_key, KEYRING_KEY_BYTES);
+	memcpy(keyring->slots[pos].key, root_key, KEYRING_KEY_BYTES);
 	keyring->nkeys++;
 	return true;
 }
@@ -333,7 +333,7 @@ ReadKeyLines(FILE *fh)
 {
 	char		line[KEYRING_LINE_MAX];
 	uint8		master[KEYRING_KEY_BYTES];
-	uint8		data_key[KEYRING_KEY_BYTES];
+	uint8		root_key[KEYRING_KEY_BYTES];
 	int			lineno = 0;
 	bool		ok = true;
 	bool		continuation = false;
@@ -364,16 +364,16 @@ ReadKeyLines(FILE *fh)
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		if (!ParseKeyLine(line, lineno, &version, master) ||
-			!DeriveRootKey(master, version, data_key))
+			!DeriveRootKey(master, version, root_key))
 		{
 			if (keyring_status != KEYRING_FAILED)
-				KeyringFail("line %d: could not derive the data key", lineno);
+				KeyringFail("line %d: could not derive the root key", lineno);
 			ok = false;
 		}
-		else if (!KeyringAdd(version, data_key, lineno))
+		else if (!KeyringAdd(version, root_key, lineno))
 			ok = false;
 		OPENSSL_cleanse(master, sizeof(master));
-		OPENSSL_cleanse(data_key, sizeof(data_key));
+		OPENSSL_cleanse(root_key, sizeof(root_key));
 	}
 	OPENSSL_cleanse(line, sizeof(line));
 	if (ferror(fh) && ok)
@@ -450,7 +450,7 @@ report:
 			 errhint("Fix the command so it exits 0 and prints only lines \"<version>:<64 hex digits>\", then restart the server.")));
 }
 
-/* Raise a clear ERROR unless data keys are loaded. */
+/* Raise a clear ERROR unless the keys are loaded. */
 void
 KeyringRequire(void)
 {

@@ -1,6 +1,6 @@
 /*
  * keyring.h — master keys from pgext.master_key_command, held in process
- * memory only, and the AES-256 data keys derived from them with HKDF.
+ * memory only, and the per-account AES-256 keys derived from them with HKDF.
  */
 #ifndef PGEXT_KEYRING_H
 #define PGEXT_KEYRING_H
@@ -12,14 +12,14 @@
 #define KEYRING_MAX_KEYS 64		/* key lines the command may print */
 
 /*
- * Run pgext.master_key_command and derive one data key per version.  Called
+ * Run pgext.master_key_command and derive one root key per version.  Called
  * once, from _PG_init in the postmaster; backends inherit the result through
  * fork().  Never raises an ERROR: a missing or broken command is logged as a
  * WARNING that names the setting, and the secret functions then refuse.
  */
 extern void KeyringLoad(void);
 
-/* Raise a clear ERROR unless data keys are loaded. */
+/* Raise a clear ERROR unless the keys are loaded. */
 extern void KeyringRequire(void);
 
 /* Whether a master key version was loaded. */

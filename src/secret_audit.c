@@ -2,7 +2,9 @@
  * secret_audit.c — who used which secret how often.
  *
  * Every secret function counts its call in a shared-memory hash keyed by
- * (calling role, operation, outcome, secret id, account, name).  Writing a row
+ * (calling role, operation, outcome, secret id, account, name).  Bumping an
+ * existing counter takes the lock in shared mode and updates atomics, so
+ * concurrent readers of secrets do not serialize on the audit.  Writing a row
  * per read would put a heap insert (and WAL) on the hottest path, so counts
  * are kept in memory and pgext.secret_audit_flush() writes them to
  * pgext.secret_audit in one batch; a background worker is meant to call it
@@ -26,6 +28,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -55,19 +58,33 @@ typedef struct AuditKey
 	char		name[NAMEDATALEN];	/* truncated to NAMEDATALEN - 1, zero padded */
 } AuditKey;
 
+/*
+ * A counter in shared memory.  Existing entries are bumped under the shared
+ * lock (count and last_at are atomics); creating or removing an entry takes
+ * the lock exclusively.
+ */
 typedef struct AuditEntry
 {
 	AuditKey	key;			/* hash key: must be first */
+	pg_atomic_uint64 count;
+	TimestampTz first_at;		/* set once, under the exclusive lock */
+	pg_atomic_uint64 last_at;	/* a TimestampTz */
+} AuditEntry;
+
+/* A counter copied out of shared memory. */
+typedef struct AuditCopy
+{
+	AuditKey	key;
 	int64		count;
 	TimestampTz first_at;
 	TimestampTz last_at;
-} AuditEntry;
+} AuditCopy;
 
 typedef struct AuditShared
 {
 	LWLock	   *lock;
-	int			nentries;
-	int64		dropped;		/* uses not counted: the table was full */
+	int			nentries;		/* changed under the exclusive lock */
+	int64		dropped;		/* uses not counted (table full); exclusive lock */
 	TimestampTz dropped_first;
 	TimestampTz dropped_last;
 } AuditShared;
@@ -86,7 +103,7 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* The counts this transaction has flushed, subtracted at commit. */
-static AuditEntry *pending = NULL;
+static AuditCopy *pending = NULL;
 static int	npending = 0;
 static int64 pending_dropped = 0;
 static SubTransactionId pending_subid = InvalidSubTransactionId;
@@ -162,6 +179,28 @@ SecretAuditInit(void)
 	shmem_startup_hook = AuditShmemStartup;
 }
 
+/* Add one use to a counter (lock held, shared or exclusive). */
+static void
+AuditBump(AuditEntry *e, TimestampTz now)
+{
+	uint64		last = pg_atomic_read_u64(&e->last_at);
+
+	pg_atomic_fetch_add_u64(&e->count, 1);
+	while ((TimestampTz) last < now &&
+		   !pg_atomic_compare_exchange_u64(&e->last_at, &last, (uint64) now))
+		;
+}
+
+/* Copy a counter out of shared memory (lock held). */
+static void
+AuditCopyEntry(AuditEntry *e, AuditCopy *c)
+{
+	c->key = e->key;
+	c->count = (int64) pg_atomic_read_u64(&e->count);
+	c->first_at = e->first_at;
+	c->last_at = (TimestampTz) pg_atomic_read_u64(&e->last_at);
+}
+
 /* Count one use of a secret by the calling role; see header. */
 void
 SecretAuditCount(SecretAuditOp op, SecretAuditOutcome outcome,
@@ -194,6 +233,17 @@ SecretAuditCount(SecretAuditOp op, SecretAuditOutcome outcome,
 		memcpy(key.name, name, pg_mbcliplen(name, name_len, NAMEDATALEN - 1));
 	now = GetCurrentTimestamp();
 
+	/* Common case: the counter exists; a shared lock and two atomics. */
+	LWLockAcquire(audit->lock, LW_SHARED);
+	e = hash_search(audit_hash, &key, HASH_FIND, NULL);
+	if (e != NULL)
+	{
+		AuditBump(e, now);
+		LWLockRelease(audit->lock);
+		return;
+	}
+	LWLockRelease(audit->lock);
+
 	LWLockAcquire(audit->lock, LW_EXCLUSIVE);
 	e = hash_search(audit_hash, &key, HASH_FIND, NULL);
 	if (e == NULL && audit->nentries < audit_slots)
@@ -201,16 +251,14 @@ SecretAuditCount(SecretAuditOp op, SecretAuditOutcome outcome,
 		e = hash_search(audit_hash, &key, HASH_ENTER_NULL, &found);
 		if (e != NULL)
 		{
-			e->count = 0;
+			pg_atomic_init_u64(&e->count, 0);
 			e->first_at = now;
+			pg_atomic_init_u64(&e->last_at, (uint64) now);
 			audit->nentries++;
 		}
 	}
 	if (e != NULL)
-	{
-		e->count++;
-		e->last_at = now;
-	}
+		AuditBump(e, now);
 	else
 	{
 		if (audit->dropped == 0)
@@ -245,8 +293,7 @@ AuditXactCallback(XactEvent event, void *arg)
 
 				if (e == NULL)
 					continue;
-				e->count -= pending[i].count;
-				if (e->count <= 0)
+				if ((int64) pg_atomic_sub_fetch_u64(&e->count, (uint64) pending[i].count) <= 0)
 				{
 					hash_search(audit_hash, &pending[i].key, HASH_REMOVE, NULL);
 					audit->nentries--;
@@ -290,7 +337,7 @@ AuditSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
 
 /* Insert one audit row from a copied entry. */
 static void
-InsertAuditRow(const AuditEntry *e, const char *op, const char *outcome)
+InsertAuditRow(const AuditCopy *e, const char *op, const char *outcome)
 {
 	Datum		values[10];
 	char		nulls[10];
@@ -333,7 +380,7 @@ secret_audit_flush(PG_FUNCTION_ARGS)
 {
 	HASH_SEQ_STATUS seq;
 	AuditEntry *e;
-	AuditEntry *copy;
+	AuditCopy  *copy;
 	int			ncopy = 0;
 	int64		dropped;
 	TimestampTz dropped_first = 0;
@@ -359,13 +406,13 @@ secret_audit_flush(PG_FUNCTION_ARGS)
 	PgextExec(&plan_lock, NULL, NULL, 0);
 
 	copy = MemoryContextAlloc(TopTransactionContext,
-							  sizeof(AuditEntry) * Max(audit_slots, 1));
+							  sizeof(AuditCopy) * Max(audit_slots, 1));
 	LWLockAcquire(audit->lock, LW_SHARED);
 	hash_seq_init(&seq, audit_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (ncopy < audit_slots && e->count > 0)
-			copy[ncopy++] = *e;
+		if (ncopy < audit_slots && pg_atomic_read_u64(&e->count) > 0)
+			AuditCopyEntry(e, &copy[ncopy++]);
 	}
 	dropped = audit->dropped;
 	if (dropped > 0)
@@ -379,7 +426,7 @@ secret_audit_flush(PG_FUNCTION_ARGS)
 		InsertAuditRow(&copy[i], op_names[copy[i].key.op], outcome_names[copy[i].key.outcome]);
 	if (dropped > 0)
 	{
-		AuditEntry	d;
+		AuditCopy	d;
 
 		memset(&d, 0, sizeof(d));
 		d.count = dropped;
@@ -406,7 +453,7 @@ secret_audit_pending(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	HASH_SEQ_STATUS seq;
 	AuditEntry *e;
-	AuditEntry *copy;
+	AuditCopy  *copy;
 	int			ncopy = 0;
 	int			i;
 
@@ -414,13 +461,13 @@ secret_audit_pending(PG_FUNCTION_ARGS)
 	if (audit == NULL || audit_hash == NULL)
 		return (Datum) 0;
 
-	copy = palloc(sizeof(AuditEntry) * Max(audit_slots, 1));
+	copy = palloc(sizeof(AuditCopy) * Max(audit_slots, 1));
 	LWLockAcquire(audit->lock, LW_SHARED);
 	hash_seq_init(&seq, audit_hash);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
-		if (ncopy < audit_slots && e->count > 0)
-			copy[ncopy++] = *e;
+		if (ncopy < audit_slots && pg_atomic_read_u64(&e->count) > 0)
+			AuditCopyEntry(e, &copy[ncopy++]);
 	}
 	LWLockRelease(audit->lock);
 

@@ -18,6 +18,7 @@
 
 #include <openssl/crypto.h>
 
+#include "access/detoast.h"
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
@@ -591,6 +592,17 @@ StoreSecret(const text *name, const pg_uuid_t *account, bool has_expires,
 			 errhint("Retry the call.")));
 }
 
+/* Refuse a value over the size limit. */
+static void
+CheckValueSize(Size len)
+{
+	if (len > SECRET_VALUE_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("secret value is %zu bytes; the limit is %d bytes", len, SECRET_VALUE_MAX_BYTES),
+				 errhint("Store large material (certificates, files) elsewhere and keep only its key here.")));
+}
+
 /* Validate a value to store; returns its length. */
 static int
 CheckValue(const char *plain, int len)
@@ -600,11 +612,7 @@ CheckValue(const char *plain, int len)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("secret value must not be empty"),
 				 errhint("Use pgext.secret_delete() to remove a secret.")));
-	if (len > SECRET_VALUE_MAX_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("secret value is %d bytes; the limit is %d bytes", len, SECRET_VALUE_MAX_BYTES),
-				 errhint("Store large material (certificates, files) elsewhere and keep only its key here.")));
+	CheckValueSize(len);
 	if (memchr(plain, '\0', len) != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
@@ -662,6 +670,9 @@ SecretSetBody(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("secret value must not be NULL"),
 				 errhint("Use pgext.secret_delete() to remove a secret.")));
+	/* refuse an oversize value before detoasting (and copying) all of it */
+	if (toast_raw_datum_size(PG_GETARG_DATUM(1)) - VARHDRSZ > SECRET_VALUE_MAX_BYTES)
+		CheckValueSize(toast_raw_datum_size(PG_GETARG_DATUM(1)) - VARHDRSZ);
 	value = PG_GETARG_TEXT_PP(1);
 	if ((Pointer) value != DatumGetPointer(PG_GETARG_DATUM(1)))
 		SensitiveTrack(value, VARSIZE_ANY(value));	/* our detoasted copy */
