@@ -555,6 +555,7 @@ CREATE TABLE pgext.stripe_subscriptions (
   status               text,
   price_id             text,
   cancel_at_period_end boolean NOT NULL DEFAULT false,
+  cancel_at            timestamptz,
   current_period_start timestamptz,
   current_period_end   timestamptz,
   ended_at             timestamptz,
@@ -800,8 +801,8 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
   SELECT pg_catalog.count(*) > 0 FROM d
 $$;
 
--- An account's access right now: lifetime, active, canceling (until period
--- end), trialing, grace (payment failed, until grace_until) or none.
+-- An account's access right now: lifetime, active, trialing, canceling (until
+-- period end or cancel_at), grace (payment failed, until grace_until) or none.
 CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (access text, until timestamptz, subscription_id text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
@@ -809,17 +810,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
     SELECT 'lifetime'::text AS access, NULL::timestamptz AS until, NULL::text AS sub, 0 AS rank
       FROM pgext.stripe_purchases p WHERE p.account_id = $1 AND p.kind = 'lifetime'
     UNION ALL
-    SELECT CASE
-             WHEN s.status IN ('active', 'trialing') AND s.cancel_at_period_end THEN 'canceling'
-             WHEN s.status IN ('active', 'trialing') THEN s.status
-             ELSE 'grace' END,
-           CASE WHEN s.status IN ('active', 'trialing') THEN s.current_period_end ELSE s.grace_until END,
+    SELECT CASE WHEN NOT x.active THEN 'grace'
+                WHEN x.ends IS NOT NULL THEN 'canceling'
+                ELSE s.status END,
+           CASE WHEN x.active THEN COALESCE(x.ends, s.current_period_end) ELSE s.grace_until END,
            s.id,
-           CASE WHEN s.status IN ('active', 'trialing') THEN 1 ELSE 2 END
+           CASE WHEN x.active THEN 1 ELSE 2 END
       FROM pgext.stripe_subscriptions s
+     CROSS JOIN LATERAL (
+       SELECT s.status IN ('active', 'trialing') AS active,
+              -- a scheduled end: at period end, or at cancel_at (newer API versions)
+              LEAST(CASE WHEN s.cancel_at_period_end THEN s.current_period_end END, s.cancel_at) AS ends) x
      WHERE s.account_id = $1
-       AND ((s.status IN ('active', 'trialing')
-             AND (NOT s.cancel_at_period_end OR s.current_period_end IS NULL OR s.current_period_end > $2))
+       AND ((x.active AND (x.ends IS NULL OR x.ends > $2))
          OR (s.status IN ('past_due', 'unpaid') AND s.grace_until > $2))
     UNION ALL
     SELECT 'none', NULL, NULL, 3

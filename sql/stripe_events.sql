@@ -214,7 +214,20 @@ SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 17672256
   FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'late' ORDER BY o.id;
 
--- 9. events we do not act on are ignored; bad inputs
+-- 9. newer API versions schedule an end with cancel_at instead of cancel_at_period_end
+SELECT pgext.account_set_stripe_customer(pgext.account_create('sched'), 'cus_sched');
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_s01","object":"event","api_version":"2025-03-31.basil","created":1767226700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_sched","object":"subscription","customer":"cus_sched","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_sched","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226700,v1=779be4a924b87810a2c143392f4b3f92b092b09e5dd537e30456ee21a7520fe6', pg_catalog.to_timestamp(1767226700));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_s02","object":"event","api_version":"2025-03-31.basil","created":1767226800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_sched","object":"subscription","customer":"cus_sched","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_sched","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]},"cancel_at":1769817600}}}$b$, 't=1767226800,v1=f2b2da12b2c3365b52dade0a6ac1b68a615814d4f79addc9179cfded483948cd', pg_catalog.to_timestamp(1767226800));
+SELECT * FROM pgext.webhook_apply();
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'sched'), pg_catalog.to_timestamp(1767312000));
+SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
+  FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'sched'), pg_catalog.to_timestamp(1769817601));
+SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
+  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+ WHERE a.external_id = 'sched' ORDER BY o.id;
+
+-- 10. events we do not act on are ignored; bad inputs
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x01","object":"event","api_version":"2025-03-31.basil","created":1767226300,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.trial_will_end","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"trialing","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226300,v1=aedb17fd2767011e73651e7e7ddd4c1f88fa6eda7840424558bdadf0e1891f3d', pg_catalog.to_timestamp(1767226300));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x02","object":"event","api_version":"2025-03-31.basil","created":1767226301,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent"}}}$b$, 't=1767226301,v1=d75bc7f767ece4469d9678f62cc52a936af135705f474d4a2a1247f88be37352', pg_catalog.to_timestamp(1767226301));
 SELECT * FROM pgext.webhook_apply();

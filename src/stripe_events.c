@@ -34,6 +34,7 @@ typedef struct SubscriptionFacts
 	char	   *status;
 	char	   *price;
 	bool		cancel_at_period_end;
+	char	   *cancel_at;		/* unix seconds as text, or NULL */
 	char	   *period_start;	/* unix seconds as text, or NULL */
 	char	   *period_end;
 	char	   *ended_at;
@@ -89,7 +90,8 @@ static PgextPlan plan_sub_stub = {
 	3, {TEXTOID, UUIDOID, TEXTOID}
 };
 static PgextPlan plan_sub_lock = {
-	"SELECT status, cancel_at_period_end FROM pgext.stripe_subscriptions WHERE id = $1 FOR UPDATE",
+	"SELECT status, cancel_at_period_end OR cancel_at IS NOT NULL "
+	"  FROM pgext.stripe_subscriptions WHERE id = $1 FOR UPDATE",
 	1, {TEXTOID}
 };
 /*
@@ -100,15 +102,16 @@ static PgextPlan plan_sub_lock = {
 static PgextPlan plan_sub_upsert = {
 	"INSERT INTO pgext.stripe_subscriptions AS s (id, account_id, customer_id, status, price_id, "
 	"    cancel_at_period_end, current_period_start, current_period_end, ended_at, "
-	"    grace_until, grace_event_created) "
+	"    grace_until, grace_event_created, cancel_at) "
 	"VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.to_timestamp($7::float8), "
 	"        pg_catalog.to_timestamp($8::float8), pg_catalog.to_timestamp($9::float8), "
 	"        CASE WHEN $4 IN ('past_due', 'unpaid') THEN $10 + pg_catalog.make_interval(secs => $11) END, "
-	"        CASE WHEN $4 IN ('past_due', 'unpaid') THEN $10 END) "
+	"        CASE WHEN $4 IN ('past_due', 'unpaid') THEN $10 END, "
+	"        pg_catalog.to_timestamp($12::float8)) "
 	"ON CONFLICT (id) DO UPDATE SET account_id = EXCLUDED.account_id, "
 	"    customer_id = COALESCE(EXCLUDED.customer_id, s.customer_id), status = EXCLUDED.status, "
 	"    price_id = COALESCE(EXCLUDED.price_id, s.price_id), "
-	"    cancel_at_period_end = EXCLUDED.cancel_at_period_end, "
+	"    cancel_at_period_end = EXCLUDED.cancel_at_period_end, cancel_at = EXCLUDED.cancel_at, "
 	"    current_period_start = COALESCE(EXCLUDED.current_period_start, s.current_period_start), "
 	"    current_period_end = COALESCE(EXCLUDED.current_period_end, s.current_period_end), "
 	"    ended_at = EXCLUDED.ended_at, "
@@ -121,9 +124,9 @@ static PgextPlan plan_sub_upsert = {
 	"    grace_expired_at = CASE WHEN EXCLUDED.status IN ('active', 'trialing') THEN NULL "
 	"                            ELSE s.grace_expired_at END, "
 	"    updated_at = pg_catalog.now() "
-	"RETURNING current_period_end",
-	11, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
-	TIMESTAMPTZOID, FLOAT8OID}
+	"RETURNING LEAST(CASE WHEN cancel_at_period_end THEN current_period_end END, cancel_at)",
+	12, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID, TEXTOID,
+	TIMESTAMPTZOID, FLOAT8OID, TEXTOID}
 };
 static PgextPlan plan_is_lifetime = {
 	"SELECT 1 FROM pgext.stripe_purchases WHERE account_id = $1 AND kind = 'lifetime' LIMIT 1",
@@ -405,6 +408,7 @@ ReadSubscription(JsonbContainer *s, SubscriptionFacts *f)
 	f->customer = WebhookJsonText(s, "customer");
 	f->status = WebhookJsonText(s, "status");
 	f->cancel_at_period_end = cape != NULL && strcmp(cape, "true") == 0;
+	f->cancel_at = WebhookJsonText(s, "cancel_at");
 	f->period_start = WebhookJsonText(s, "current_period_start");
 	f->period_end = WebhookJsonText(s, "current_period_end");
 	f->ended_at = WebhookJsonText(s, "ended_at");
@@ -447,12 +451,12 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 	bool		deleted = strcmp(type, "customer.subscription.deleted") == 0;
 	bool		had_row;
 	char	   *old_status = NULL;
-	bool		old_cape = false;
+	bool		old_scheduled = false;
 	bool		isnull;
-	TimestampTz period_end = 0;
-	bool		has_period_end;
-	Datum		v[11];
-	char		n[12] = "           ";
+	TimestampTz ends = 0;
+	bool		has_ends;
+	Datum		v[12];
+	char		n[13] = "            ";
 	bool		active;
 	bool		was_ended;
 
@@ -469,7 +473,7 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 	if (had_row)
 	{
 		old_status = PgextGetText(0, 1);
-		old_cape = DatumGetBool(PgextGetDatum(0, 2, &isnull));
+		old_scheduled = DatumGetBool(PgextGetDatum(0, 2, &isnull));
 	}
 	if (deleted)
 	{
@@ -489,17 +493,19 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 	v[8] = f.ended_at ? CStringGetTextDatum(f.ended_at) : (n[8] = 'n', (Datum) 0);
 	v[9] = TimestampTzGetDatum(created);
 	v[10] = Float8GetDatum((double) pgext_grace_period);
+	v[11] = f.cancel_at ? CStringGetTextDatum(f.cancel_at) : (n[11] = 'n', (Datum) 0);
 	PgextExec(&plan_sub_upsert, v, n, 1);
-	period_end = DatumGetTimestampTz(PgextGetDatum(0, 1, &isnull));
-	has_period_end = !isnull;
+	/* When access is scheduled to end: period end (cancel_at_period_end) or cancel_at. */
+	ends = DatumGetTimestampTz(PgextGetDatum(0, 1, &isnull));
+	has_ends = !isnull;
 
 	if (IsLifetime(account))
 		return "applied";
 	active = strcmp(f.status, "active") == 0 || strcmp(f.status, "trialing") == 0;
 	was_ended = old_status != NULL &&
 		(strcmp(old_status, "canceled") == 0 || strcmp(old_status, "incomplete_expired") == 0);
-	if (active && f.cancel_at_period_end && !old_cape)
-		Outbox(account, "access_ending", f.id, has_period_end, period_end, event_id);
+	if (active && (f.cancel_at_period_end || f.cancel_at != NULL) && !old_scheduled)
+		Outbox(account, "access_ending", f.id, has_ends, ends, event_id);
 	else if ((deleted || strcmp(f.status, "canceled") == 0 ||
 			  strcmp(f.status, "incomplete_expired") == 0) && !was_ended)
 		Outbox(account, "access_ended", f.id, true, created, event_id);
