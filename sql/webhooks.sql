@@ -66,6 +66,9 @@ SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_9","object":"customer"}}}$b$, 't=1767225600, v1=CA20C9797954C269E90762C5C4694B8F3E4F3DA5FD2960C8287CF8E678439DB5', pg_catalog.to_timestamp(1767225600));
 
 -- malformed bodies (correctly signed): status malformed, no event id
+-- nested deeper than the parser allows (class 54, not 22): still malformed, not an exception;
+-- signature: printf '%s.%s' 1767225600 "$body" | openssl dgst -sha256 -hmac whsec_test_current
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', repeat('[', 100000) || repeat(']', 100000), 't=1767225600,v1=f8bd89160eb29616c54e72f27c7baf8fd33066640a0bb453630530545c2c8a4c', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b$not json$b$, 't=1767225600,v1=baba513b3256316477ceb90f83209971e46267db43e01c02ec012e6fb3d85339', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b$[1,2,3]$b$, 't=1767225600,v1=7effe6ee67e1e079275782c48758dca0c2cf83c8dfed84de5df5f1679a2d370c', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m1","created":1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=9512a80de842b7f2c21c5fbedc3688f7fd1b60b221f60998c5293a1fb8b6eb0b', pg_catalog.to_timestamp(1767225600));

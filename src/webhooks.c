@@ -265,44 +265,82 @@ CurrentSecret(const char *name)
 }
 
 /*
- * Read the previous (rotated-out) secret, if one is stored and not expired.
- * The store raises an error for an expired secret; that means "none" here,
- * so the lookup runs in a subtransaction.  Only called when the current
- * secret did not match, so the hot path never pays for it.
+ * Run fn(arg) in a subtransaction.  Returns true when it completed, false when
+ * it raised an error that expected(sqlerrcode) accepts (the error is dropped).
+ * Any other error (a cancel, out of memory, ...) is re-thrown.
  */
-static SigningSecret
-PreviousSecret(const char *name)
+static bool
+TryInSubxact(void (*fn) (void *), void *arg, bool (*expected) (int sqlerrcode))
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
-	char	   *prev = psprintf("%s%s", name, PREVIOUS_SUFFIX);
-	char	   *volatile value = NULL;
-	volatile int len = 0;
+	volatile bool ok = true;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		int			l = 0;
-
-		value = SecretLookup(prev, NULL, true, &l);
-		len = l;
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
 	}
 	PG_CATCH();
 	{
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		value = NULL;
-		len = 0;
+		if (!expected(edata->sqlerrcode))
+			ReThrowError(edata);
+		FreeErrorData(edata);
+		ok = false;
 	}
 	PG_END_TRY();
-	return (SigningSecret) {value, len};
+	return ok;
+}
+
+typedef struct SecretLookupArgs
+{
+	const char *name;
+	SigningSecret result;
+} SecretLookupArgs;
+
+/* An expired secret: class 55, object not in prerequisite state. */
+static bool
+IsExpiredSecretError(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) ==
+		ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+}
+
+/* TryInSubxact body: look a secret up (NULL when it is not stored). */
+static void
+LookupSecretBody(void *arg)
+{
+	SecretLookupArgs *a = (SecretLookupArgs *) arg;
+
+	a->result.value = SecretLookup(a->name, NULL, true, &a->result.len);
+}
+
+/*
+ * Read the previous (rotated-out) secret, if one is stored and not expired.
+ * The store raises an error (class 55, object not in prerequisite state) for
+ * an expired secret; that means "none" here.  Only called when the current
+ * secret did not match, so the hot path never pays for the subtransaction.
+ */
+static SigningSecret
+PreviousSecret(const char *name)
+{
+	SecretLookupArgs a = {psprintf("%s%s", name, PREVIOUS_SUFFIX), {NULL, 0}};
+
+	if (!TryInSubxact(LookupSecretBody, &a, IsExpiredSecretError))
+		return (SigningSecret) {NULL, 0};
+	return a.result;
 }
 
 /* Wipe and free a secret. */
@@ -393,39 +431,44 @@ ParseHeader(const SourceConfig *cfg, text *signature, SigHeader *h)
 
 /* ---- parsing ------------------------------------------------------------- */
 
+typedef struct ParseJsonbArgs
+{
+	const char *cstr;
+	Jsonb	   *result;
+} ParseJsonbArgs;
+
+/* What jsonb_in raises for a body it refuses: classes 22 and 54. */
+static bool
+IsBadJsonError(int sqlerrcode)
+{
+	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
+}
+
+/* TryInSubxact body: jsonb_in on the body text. */
+static void
+ParseJsonbBody(void *arg)
+{
+	ParseJsonbArgs *a = (ParseJsonbArgs *) arg;
+
+	a->result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(a->cstr)));
+}
+
 /*
- * Parse the body with jsonb_in.  Any parse error (syntax, depth, numeric
- * range, \u0000) is caught in a subtransaction and reported as NULL, because
- * a bad body must be a 'malformed' status, not an exception.
+ * Parse the body with jsonb_in.  A body jsonb_in refuses raises a data
+ * exception (class 22: syntax, numeric range, \u0000) or a program limit
+ * (class 54: nesting depth, size); either is reported as NULL, because a bad
+ * body must be a 'malformed' status, not an exception.
  */
 static Jsonb *
 ParseJsonb(text *payload)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	char	   *cstr = text_to_cstring(payload);
-	Jsonb	   *volatile result = NULL;
+	ParseJsonbArgs a = {text_to_cstring(payload), NULL};
+	Jsonb	   *result = NULL;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(cstr)));
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		result = NULL;
-	}
-	PG_END_TRY();
-	pfree(cstr);
+	if (TryInSubxact(ParseJsonbBody, &a, IsBadJsonError))
+		result = a.result;
+	pfree((char *) a.cstr);
 	return result;
 }
 
