@@ -25,6 +25,7 @@
 #include "utils/timestamp.h"
 
 #include "spi_util.h"
+#include "subxact.h"
 #include "webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_apply);
@@ -134,53 +135,48 @@ RecordFailure(const QueuedEvent *ev, const char *message, ApplyCounts *c)
 		c->failed++;
 }
 
-/* Apply one event inside a subtransaction; returns normally either way. */
+typedef struct ApplyArgs
+{
+	const QueuedEvent *ev;
+	const char *status;
+} ApplyArgs;
+
+/* PgextTryInSubxact body: apply the event and mark it done. */
+static void
+ApplyBody(void *arg)
+{
+	ApplyArgs  *a = (ApplyArgs *) arg;
+	const QueuedEvent *ev = a->ev;
+	Datum		v[2];
+
+	if (ev->payload == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("webhook event %s has no payload left (dropped by retention)", ev->event_id),
+				 errhint("Raise pgext.webhook_payload_retention, or let Stripe resend the event.")));
+	a->status = StripeApplyEvent(ev->event_id, ev->type, ev->object_id, ev->created, ev->payload);
+	v[0] = CStringGetTextDatum(ev->event_id);
+	v[1] = CStringGetTextDatum(a->status);
+	PgextExec(&plan_done, v, NULL, 0);
+}
+
+/* Every error is the event's failure, except a cancel or shutdown request. */
+static bool
+IsEventFailure(int sqlerrcode)
+{
+	return sqlerrcode != ERRCODE_QUERY_CANCELED && sqlerrcode != ERRCODE_ADMIN_SHUTDOWN;
+}
+
+/* Apply one event inside a subtransaction; records a failure and returns. */
 static void
 ApplyInSubtransaction(const QueuedEvent *ev, ApplyCounts *c)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	const char *volatile status = NULL;
-	char	   *volatile message = NULL;
+	ApplyArgs	a = {ev, NULL};
+	char	   *message = NULL;
+	const char *status = NULL;
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		Datum		v[2];
-
-		if (ev->payload == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("webhook event %s has no payload left (dropped by retention)", ev->event_id),
-					 errhint("Raise pgext.webhook_payload_retention, or let Stripe resend the event.")));
-		status = StripeApplyEvent(ev->event_id, ev->type, ev->object_id, ev->created, ev->payload);
-		v[0] = CStringGetTextDatum(ev->event_id);
-		v[1] = CStringGetTextDatum(status);
-		PgextExec(&plan_done, v, NULL, 0);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		/* A cancel or shutdown request is not the event's fault: give up the batch. */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED ||
-			edata->sqlerrcode == ERRCODE_ADMIN_SHUTDOWN)
-			PG_RE_THROW();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		message = edata->message ? pstrdup(edata->message) : NULL;
-		FreeErrorData(edata);
-		status = NULL;
-	}
-	PG_END_TRY();
+	if (PgextTryInSubxact(ApplyBody, &a, IsEventFailure, &message))
+		status = a.status;
 
 	if (status == NULL)
 		RecordFailure(ev, message, c);

@@ -36,6 +36,7 @@
 #include "secrets.h"
 #include "sigparse.h"
 #include "spi_util.h"
+#include "subxact.h"
 #include "webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_ingest);
@@ -264,46 +265,6 @@ CurrentSecret(const char *name)
 	return s;
 }
 
-/*
- * Run fn(arg) in a subtransaction.  Returns true when it completed, false when
- * it raised an error that expected(sqlerrcode) accepts (the error is dropped).
- * Any other error (a cancel, out of memory, ...) is re-thrown.
- */
-static bool
-TryInSubxact(void (*fn) (void *), void *arg, bool (*expected) (int sqlerrcode))
-{
-	MemoryContext cxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
-	volatile bool ok = true;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(cxt);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(cxt);
-		CurrentResourceOwner = owner;
-		if (!expected(edata->sqlerrcode))
-			ReThrowError(edata);
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
-}
-
 typedef struct SecretLookupArgs
 {
 	const char *name;
@@ -318,7 +279,7 @@ IsExpiredSecretError(int sqlerrcode)
 		ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
 }
 
-/* TryInSubxact body: look a secret up (NULL when it is not stored). */
+/* PgextTryInSubxact body: look a secret up (NULL when it is not stored). */
 static void
 LookupSecretBody(void *arg)
 {
@@ -338,7 +299,7 @@ PreviousSecret(const char *name)
 {
 	SecretLookupArgs a = {psprintf("%s%s", name, PREVIOUS_SUFFIX), {NULL, 0}};
 
-	if (!TryInSubxact(LookupSecretBody, &a, IsExpiredSecretError))
+	if (!PgextTryInSubxact(LookupSecretBody, &a, IsExpiredSecretError, NULL))
 		return (SigningSecret) {NULL, 0};
 	return a.result;
 }
@@ -445,7 +406,7 @@ IsBadJsonError(int sqlerrcode)
 		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
 }
 
-/* TryInSubxact body: jsonb_in on the body text. */
+/* PgextTryInSubxact body: jsonb_in on the body text. */
 static void
 ParseJsonbBody(void *arg)
 {
@@ -466,7 +427,7 @@ ParseJsonb(text *payload)
 	ParseJsonbArgs a = {text_to_cstring(payload), NULL};
 	Jsonb	   *result = NULL;
 
-	if (TryInSubxact(ParseJsonbBody, &a, IsBadJsonError))
+	if (PgextTryInSubxact(ParseJsonbBody, &a, IsBadJsonError, NULL))
 		result = a.result;
 	pfree((char *) a.cstr);
 	return result;
