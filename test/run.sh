@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
-# All tests: pg_regress, isolation and TAP, against throwaway clusters.
+# All tests: pg_regress, isolation and TAP, against throwaway clusters, then a
+# short fuzz run of the signature header parser.  Ends with one summary line
+# "N passed, N failed" counted from what each runner printed.
 # Usage (as root on Debian 12):  bash test/run.sh
 source "$(dirname "$0")/lib.sh"
 pgext_build_install
 dir=$(pgext_stage)
+log="$dir/installcheck.log"
 status=0
 # shellcheck disable=SC2046
 pgext_as_user env -C "$dir" pg_virtualenv $(pgext_cluster_opts "$dir") \
-  make -s installcheck || status=$?
+  make -s installcheck 2>&1 | tee "$log" || status=$?
+
+# Counts: pg_regress/isolation print "ok"/"FAILED" per test, prove per file
+# "Tests=N" and "Failed N/M subtests" or "(Wstat: ... Tests: N Failed: F)".
+tap_ok=$(awk '/^Files=[0-9]+, Tests=[0-9]+/ { sub(/^Files=[0-9]+, Tests=/, ""); sub(/,.*/, ""); t += $0 } END { print t + 0 }' "$log")
+tap_failed=$({ grep -oE 'Failed: [0-9]+\)' "$log" || true; } | tr -dc '0-9\n' | awk '{ f += $1 } END { print f + 0 }')
+passed=$(( $(grep -cE '^test .* \.\.\. ok' "$log" || true) + tap_ok - tap_failed ))
+failed=$(( $(grep -cE '^test .* \.\.\. FAILED' "$log" || true) + tap_failed ))
+
 if [ $status -ne 0 ]; then
   for f in "$dir/regression.diffs" "$dir/output_iso/regression.diffs"; do
     [ -s "$f" ] && { echo "=== $f"; head -c 20000 "$f"; }
@@ -16,11 +27,19 @@ if [ $status -ne 0 ]; then
     [ -s "$f" ] && { echo "=== $f (tail)"; tail -n 40 "$f"; }
   done
   echo "pgext: tests FAILED (work tree kept in $dir)"
+  [ "$failed" -gt 0 ] || failed=1
+  echo "$passed passed, $failed failed"
   exit $status
 fi
 rm -rf "$dir"
 
 # Fuzz the PG-free signature header parser briefly (libFuzzer + ASan/UBSan).
-bash "$PGEXT_ROOT/test/fuzz/run.sh" 20
+if bash "$PGEXT_ROOT/test/fuzz/run.sh" 20; then
+  passed=$((passed + 1))
+else
+  echo "$passed passed, $((failed + 1)) failed"
+  exit 1
+fi
 
 echo "pgext: all test layers passed"
+echo "$passed passed, $failed failed"
