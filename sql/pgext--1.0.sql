@@ -137,7 +137,7 @@ CREATE TABLE pgext.credit_ledger (
 CREATE INDEX credit_ledger_account ON pgext.credit_ledger (account_id, id);
 
 CREATE FUNCTION pgext.credit_ledger_append_only() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   RAISE EXCEPTION 'pgext.credit_ledger is append-only: % is not allowed', TG_OP
     USING ERRCODE = '42501',
@@ -153,58 +153,58 @@ CREATE TYPE pgext.credit_result AS (ok boolean, status text, balance bigint, id 
 
 CREATE FUNCTION pgext.account_create(external_id text, credit_mode text DEFAULT 'metered')
 RETURNS uuid AS 'MODULE_PATHNAME', 'account_create'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.account_set_credit_mode(account uuid, credit_mode text)
 RETURNS void AS 'MODULE_PATHNAME', 'account_set_credit_mode'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.account_set_stripe_customer(account uuid, customer_id text)
 RETURNS void AS 'MODULE_PATHNAME', 'account_set_stripe_customer'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_grant(account uuid, amount bigint, idempotency_key text,
                                    kind text DEFAULT 'bonus', expires_at timestamptz DEFAULT NULL)
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_grant'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_deduct(account uuid, amount bigint, idempotency_key text DEFAULT NULL,
                                     reason text DEFAULT NULL)
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_deduct'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_reserve(account uuid, amount bigint, idempotency_key text,
                                      ttl interval DEFAULT '15 minutes')
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_reserve'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_commit(reservation bigint, amount bigint DEFAULT NULL)
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_commit'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_release(reservation bigint)
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_release'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_allocate(account uuid, amount bigint, period_key text,
                                       rollover_cap bigint DEFAULT NULL,
                                       expires_at timestamptz DEFAULT NULL)
 RETURNS pgext.credit_result AS 'MODULE_PATHNAME', 'credit_allocate'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_balance(account uuid)
 RETURNS bigint AS 'MODULE_PATHNAME', 'credit_balance'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.credit_sweep(batch integer DEFAULT 1000,
                                    OUT expired_lots integer, OUT expired_reservations integer)
 AS 'MODULE_PATHNAME', 'credit_sweep'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Accounts whose balance disagrees with the sum of their ledger; empty when all is well.
 CREATE FUNCTION pgext.credit_audit(account uuid DEFAULT NULL)
 RETURNS TABLE (account uuid, balance bigint, ledger_sum bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT a.id, a.balance, COALESCE(l.total, 0)::bigint
     FROM pgext.accounts a
     LEFT JOIN (SELECT account_id, sum(delta) AS total
@@ -218,7 +218,7 @@ $$;
 -- Deeper invariants than credit_audit: every row names an account and a broken rule.
 CREATE FUNCTION pgext.credit_verify()
 RETURNS TABLE (account uuid, problem text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT a.id, 'lot_credits ' || a.lot_credits || ' <> sum of lot remaining ' || COALESCE(s.total, 0)
     FROM pgext.accounts a
     LEFT JOIN (SELECT account_id, sum(remaining) AS total FROM pgext.credit_lots GROUP BY 1) s
@@ -333,45 +333,45 @@ CREATE INDEX secret_audit_secret ON pgext.secret_audit (secret_id, id);
 CREATE FUNCTION pgext.secret_set(name text, value text, account uuid DEFAULT NULL,
                                  expires_at timestamptz DEFAULT NULL)
 RETURNS uuid AS 'MODULE_PATHNAME', 'secret_set'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_get(name text, account uuid DEFAULT NULL)
 RETURNS text AS 'MODULE_PATHNAME', 'secret_get'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_masked(name text, account uuid DEFAULT NULL)
 RETURNS text AS 'MODULE_PATHNAME', 'secret_masked'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_delete(name text, account uuid DEFAULT NULL)
 RETURNS boolean AS 'MODULE_PATHNAME', 'secret_delete'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_rewrap(batch integer DEFAULT 1000)
 RETURNS integer AS 'MODULE_PATHNAME', 'secret_rewrap'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Migration: a value encrypted with pgcrypto's pgp_sym_encrypt(value, passphrase).
 CREATE FUNCTION pgext.secret_import_pgp(name text, ciphertext bytea, passphrase text,
                                         account uuid DEFAULT NULL,
                                         expires_at timestamptz DEFAULT NULL)
 RETURNS uuid AS 'MODULE_PATHNAME', 'secret_import_pgp'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_key_versions()
 RETURNS integer[] AS 'MODULE_PATHNAME', 'secret_key_versions'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.secret_audit_flush()
 RETURNS integer AS 'MODULE_PATHNAME', 'secret_audit_flush'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Counters not yet flushed to pgext.secret_audit (shared memory).
 CREATE FUNCTION pgext.secret_audit_pending()
 RETURNS TABLE (role_name text, op text, outcome text, secret_id uuid, account_id uuid,
                name text, count bigint, first_at timestamptz, last_at timestamptz)
 AS 'MODULE_PATHNAME', 'secret_audit_pending'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Every secret without its ciphertext.  last_used is the latest successful
 -- secret_get, flushed or still in shared memory.
@@ -379,7 +379,7 @@ CREATE FUNCTION pgext.secret_list()
 RETURNS TABLE (id uuid, account_id uuid, name text, last4 text, key_version integer,
                created_at timestamptz, updated_at timestamptz, last_used timestamptz,
                expires_at timestamptz, expired boolean)
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT s.id, s.account_id, s.name, s.last4, s.key_version, s.created_at, s.updated_at,
          GREATEST(f.last_at, p.last_at), s.expires_at,
          COALESCE(s.expires_at <= pg_catalog.clock_timestamp(), false)
@@ -398,7 +398,7 @@ CREATE VIEW pgext.secret_catalog AS SELECT * FROM pgext.secret_list();
 -- Settings under which the server would log secret values (empty = none).
 CREATE FUNCTION pgext.secret_logging_risks()
 RETURNS text[] AS 'MODULE_PATHNAME', 'secret_logging_risks'
-LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 DO $$
 DECLARE
@@ -607,7 +607,7 @@ CREATE TABLE pgext.billing_outbox (
 CREATE INDEX billing_outbox_account ON pgext.billing_outbox (account_id, id);
 
 CREATE FUNCTION pgext.billing_outbox_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   PERFORM pg_catalog.pg_notify('pgext_billing', NEW.kind || ':' || NEW.id);
   RETURN NULL;
@@ -619,18 +619,18 @@ CREATE TRIGGER billing_outbox_notify AFTER INSERT ON pgext.billing_outbox
 CREATE FUNCTION pgext.webhook_ingest(source text, payload text, signature text,
                                      received_at timestamptz DEFAULT pg_catalog.now())
 RETURNS pgext.webhook_result AS 'MODULE_PATHNAME', 'webhook_ingest'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE FUNCTION pgext.webhook_apply("limit" integer DEFAULT 100,
                                     OUT applied integer, OUT superseded integer,
                                     OUT ignored integer, OUT failed integer, OUT dead integer)
 AS 'MODULE_PATHNAME', 'webhook_apply'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext;
+LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Put a dead letter back in the queue, or make a pending event that is
 -- backing off due now; attempts reset.  False for settled events.
 CREATE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
   st text;
 BEGIN
@@ -655,7 +655,7 @@ $$;
 
 -- Replay every dead letter of a source; returns how many were requeued.
 CREATE FUNCTION pgext.webhook_replay_dead(source text DEFAULT 'stripe') RETURNS integer
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   WITH r AS (
     UPDATE pgext.webhook_events e
        SET status = 'pending', attempts = 0, next_attempt_at = '-infinity', last_error = NULL
@@ -667,7 +667,7 @@ $$;
 -- Rejections per source and reason since a moment (for spike alerts).
 CREATE FUNCTION pgext.webhook_rejection_counts(since interval DEFAULT '1 hour')
 RETURNS TABLE (source text, reason text, rejections bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT r.source, r.reason, pg_catalog.count(*)
     FROM pgext.webhook_rejections r
    WHERE r.received_at >= pg_catalog.now() - $1
@@ -681,7 +681,7 @@ $$;
 CREATE FUNCTION pgext.webhook_retention(at timestamptz DEFAULT pg_catalog.now(),
                                         OUT payloads_dropped bigint, OUT events_forgotten bigint,
                                         OUT rejections_forgotten bigint)
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
   payload_age interval := pg_catalog.current_setting('pgext.webhook_payload_retention')::interval;
   dedup_age interval := pg_catalog.current_setting('pgext.webhook_dedup_retention')::interval;
@@ -707,7 +707,7 @@ CREATE FUNCTION pgext.webhook_source_set(name text, secret_name text, layout tex
                                          algorithm text DEFAULT 'sha256',
                                          id_key text DEFAULT 'id', type_key text DEFAULT 'type')
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   IF $1 IS NULL OR $1 !~ '^[a-z][a-z0-9_]{0,62}$' OR $1 = 'stripe' THEN
     RAISE EXCEPTION 'invalid webhook source name %', pg_catalog.quote_nullable($1)
@@ -746,7 +746,7 @@ $$;
 
 -- Remove a generic source; its recorded events stay.
 CREATE FUNCTION pgext.webhook_source_remove(name text) RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   WITH d AS (DELETE FROM pgext.webhook_sources s WHERE s.name = $1 RETURNING 1)
   SELECT pg_catalog.count(*) > 0 FROM d
 $$;
@@ -755,7 +755,7 @@ $$;
 -- they become 'claimed' when the caller's transaction commits.
 CREATE FUNCTION pgext.webhook_claim(source text, "limit" integer DEFAULT 100)
 RETURNS TABLE (event_id text, type text, payload jsonb, received_at timestamptz)
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   WITH c AS (
     SELECT e.source, e.event_id FROM pgext.webhook_events e
      WHERE e.source = $1 AND e.status = 'received'
@@ -770,7 +770,7 @@ $$;
 CREATE FUNCTION pgext.stripe_price_set(price_id text, kind text, credits bigint DEFAULT 0,
                                        rollover_cap bigint DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   IF $1 IS NULL OR $1 !~ '^(price|plan)_[A-Za-z0-9_]+$' THEN
     RAISE EXCEPTION 'invalid Stripe price id %', pg_catalog.quote_nullable($1)
@@ -796,7 +796,7 @@ $$;
 
 -- Remove a price mapping; purchases already recorded stay.
 CREATE FUNCTION pgext.stripe_price_remove(price_id text) RETURNS boolean
-LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   WITH d AS (DELETE FROM pgext.stripe_prices p WHERE p.price_id = $1 RETURNING 1)
   SELECT pg_catalog.count(*) > 0 FROM d
 $$;
@@ -805,7 +805,7 @@ $$;
 -- period end or cancel_at), grace (payment failed, until grace_until) or none.
 CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (access text, until timestamptz, subscription_id text)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT a.access, a.until, a.sub FROM (
     SELECT 'lifetime'::text AS access, NULL::timestamptz AS until, NULL::text AS sub, 0 AS rank
       FROM pgext.stripe_purchases p WHERE p.account_id = $1 AND p.kind = 'lifetime'
@@ -832,7 +832,7 @@ $$;
 -- End grace periods that have run out: one 'grace_expired' outbox row per
 -- subscription (none for lifetime accounts).  For the worker; returns the count.
 CREATE FUNCTION pgext.billing_expire_grace(at timestamptz DEFAULT pg_catalog.now()) RETURNS integer
-LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
   n integer := 0;
   s record;
@@ -858,7 +858,7 @@ $$;
 -- Outbox rows after a given id, for apps that poll (or wake on NOTIFY).
 CREATE FUNCTION pgext.billing_outbox_since(after_id bigint DEFAULT 0, "limit" integer DEFAULT 100)
 RETURNS SETOF pgext.billing_outbox
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext AS $$
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT * FROM pgext.billing_outbox WHERE id > $1 ORDER BY id LIMIT $2
 $$;
 
