@@ -137,7 +137,7 @@ BEGIN
   LOOP
     BEGIN
       PERFORM pgext.secret_get('short-lived');
-    EXCEPTION WHEN object_not_in_prerequisite_state THEN
+    EXCEPTION WHEN SQLSTATE 'PX002' THEN  -- secret expired
       EXIT;
     END;
     IF clock_timestamp() > deadline THEN

@@ -40,6 +40,7 @@
 #include "utils/timestamp.h"
 
 #include "credits.h"
+#include "errcodes.h"
 #include "pgext.h"
 #include "keyring.h"
 #include "secret_audit.h"
@@ -405,7 +406,7 @@ CheckNotExpired(const SecretBinding *b, SecretAuditOp op)
 		SecretAuditCount(op, SECRET_OUTCOME_EXPIRED, &b->id,
 						 b->has_account ? &b->account : NULL, b->name, b->name_len);
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(PGEXT_ERRCODE_SECRET_EXPIRED),
 				 errmsg("secret \"%.*s\" of %s has expired", b->name_len, b->name, Owner(b)),
 				 errhint("Store a new value with pgext.secret_set(); an expired secret is never returned.")));
 	}
@@ -426,7 +427,7 @@ OpenSecret(const SecretRow *row, SecretAuditOp op, int *len)
 		SecretAuditCount(op, SECRET_OUTCOME_KEY_MISSING, &b->id,
 						 b->has_account ? &b->account : NULL, b->name, b->name_len);
 		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				(errcode(PGEXT_ERRCODE_SECRET_KEY_MISSING),
 				 errmsg("secret \"%.*s\" of %s is encrypted with master key version %d, which pgext.master_key_command did not provide",
 						b->name_len, b->name, Owner(b), (int) b->key_version),
 				 errhint("Make the command print key version %d again and restart the server; keep every old version until pgext.secret_rewrap() returns 0.",

@@ -32,6 +32,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "errcodes.h"
 #include "pgext.h"
 #include "secrets.h"
 #include "sigparse.h"
@@ -271,12 +272,11 @@ typedef struct SecretLookupArgs
 	SigningSecret result;
 } SecretLookupArgs;
 
-/* An expired secret: class 55, object not in prerequisite state. */
+/* An expired secret (PX002) and nothing else: a lock timeout or a missing key version is re-thrown. */
 static bool
 IsExpiredSecretError(int sqlerrcode)
 {
-	return ERRCODE_TO_CATEGORY(sqlerrcode) ==
-		ERRCODE_TO_CATEGORY(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE);
+	return sqlerrcode == PGEXT_ERRCODE_SECRET_EXPIRED;
 }
 
 /* PgextTryInSubxact body: look a secret up (NULL when it is not stored). */
@@ -290,8 +290,7 @@ LookupSecretBody(void *arg)
 
 /*
  * Read the previous (rotated-out) secret, if one is stored and not expired.
- * The store raises an error (class 55, object not in prerequisite state) for
- * an expired secret; that means "none" here.  Only called when the current
+ * The store raises PGEXT_ERRCODE_SECRET_EXPIRED for an expired secret; that means "none" here.  Only called when the current
  * secret did not match, so the hot path never pays for the subtransaction.
  */
 static SigningSecret
