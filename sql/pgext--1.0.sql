@@ -904,3 +904,38 @@ GRANT SELECT ON pgext.webhook_sources, pgext.webhook_events, pgext.webhook_rejec
   pgext.stripe_prices, pgext.stripe_subscriptions, pgext.stripe_purchases,
   pgext.stripe_object_versions, pgext.billing_outbox
   TO pgext_admin;
+
+------------------------------------------------------------------------------
+-- Backups
+------------------------------------------------------------------------------
+
+-- Tables created by this script are members of the extension, and pg_dump
+-- skips the data of extension members unless they are marked as
+-- configuration tables: without these lines a dump restores pgext with every
+-- table empty (no balances, no ledger, no secrets, no dedup records).  The
+-- identity sequences are marked too, so a restore continues their numbering
+-- and new ids never collide with restored ones.  The filter is empty: this
+-- script inserts no rows, so every row is the user's.  pg_dump loads the data
+-- of configuration tables in foreign key order.  Every table that holds state
+-- belongs here (sql/backups.sql checks that none is missing).
+SELECT pg_catalog.pg_extension_config_dump('pgext.accounts', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.credit_lots', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.credit_reservations', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.credit_ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.secrets', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.secret_audit', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.webhook_sources', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.webhook_events', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.webhook_rejections', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_prices', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_subscriptions', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_purchases', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_object_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.billing_outbox', '');
+-- The sequences behind the identity columns.
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.credit_lots', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.credit_reservations', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.credit_ledger', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.secret_audit', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.webhook_rejections', 'id'), '');
+SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.billing_outbox', 'id'), '');

@@ -6,7 +6,7 @@
 \set VERBOSITY terse
 SET client_min_messages = warning;
 -- Start from a fresh extension: other tests share this database.
-DROP EXTENSION pgext CASCADE;
+BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
 CREATE EXTENSION pgext;
 
 SELECT pgext.secret_set('webhook:stripe', 'whsec_events_test') IS NOT NULL AS stored;

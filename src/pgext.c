@@ -13,6 +13,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "drop_guard.h"
 #include "pgext.h"
 #include "secrets.h"
 #include "webhooks.h"
@@ -79,6 +80,7 @@ _PG_init(void)
 
 	DefineCoreGucs();
 	WebhooksDefineGucs();
+	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	if (pgext_preloaded)
 	{
 		DefinePostmasterGucs();

@@ -20,6 +20,7 @@ def ing(evt_id, typ, created, obj):
 
 common_setup = """setup
 {
+  SET LOCAL pgext.confirm_drop = on;
   DROP EXTENSION IF EXISTS pgext CASCADE;
   CREATE EXTENSION pgext;
 }

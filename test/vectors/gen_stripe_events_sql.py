@@ -85,7 +85,7 @@ w("""-- Stripe events applied to billing state: checkout, subscriptions, invoice
 \\set VERBOSITY terse
 SET client_min_messages = warning;
 -- Start from a fresh extension: other tests share this database.
-DROP EXTENSION pgext CASCADE;
+BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
 CREATE EXTENSION pgext;
 """)
 w("SELECT pgext.secret_set('webhook:stripe', '%s') IS NOT NULL AS stored;" % SEC)
