@@ -13,6 +13,14 @@
 # A restore into a cluster whose key command lacks the keys keeps credits and
 # webhook dedup working; only secret reads fail, with the clear PX004 error
 # naming the missing key version.
+#
+# What could get in the way of a restore, and is covered by "the same rows":
+# data loaded with COPY into tables with foreign keys between them (pg_dump
+# orders configuration tables by their keys), under the ledger's append-only
+# triggers (COPY only inserts), into GENERATED ALWAYS identity columns (COPY
+# writes them), and through billing_outbox's AFTER INSERT NOTIFY trigger (it
+# fires per restored row; nobody listens on a new database).  Removing the
+# pg_extension_config_dump line of an identity sequence makes this test fail.
 use strict;
 use warnings;
 use Cwd;
