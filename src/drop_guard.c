@@ -290,6 +290,7 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 	char	   *sql;
 	char	   *n[7];
 	bool		holds = false;
+	MemoryContext caller_cxt = CurrentMemoryContext;
 
 	schema = quote_identifier(get_namespace_name(ExtensionSchema(ext)));
 	sql = psprintf("SELECT (SELECT pg_catalog.count(*) FROM %1$s.accounts"
@@ -320,8 +321,9 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 	{
 		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 
-		/* copy out of the SPI context; column 1 (the sum) alone may be 0 with rows present */
-		n[i] = v ? pstrdup(v) : pstrdup("0");
+		/* copied to the caller's context: SPI_finish frees the SPI one */
+		n[i] = MemoryContextStrdup(caller_cxt, v ? v : "0");
+		/* column 2 is the credits' sum, implied by column 1 */
 		if (i != 1 && strcmp(n[i], "0") != 0)
 			holds = true;
 	}
