@@ -565,6 +565,7 @@ CREATE TABLE pgext.stripe_subscriptions (
   updated_at           timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX stripe_subscriptions_account ON pgext.stripe_subscriptions (account_id);
+CREATE INDEX stripe_subscriptions_customer ON pgext.stripe_subscriptions (customer_id);
 CREATE INDEX stripe_subscriptions_grace ON pgext.stripe_subscriptions (grace_until)
   WHERE grace_until IS NOT NULL AND grace_expired_at IS NULL;
 
@@ -576,9 +577,11 @@ CREATE TABLE pgext.stripe_purchases (
   kind                text NOT NULL,
   credits             bigint NOT NULL DEFAULT 0,
   event_id            text NOT NULL,
+  customer_id         text,
   created_at          timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 CREATE INDEX stripe_purchases_account ON pgext.stripe_purchases (account_id);
+CREATE INDEX stripe_purchases_customer ON pgext.stripe_purchases (customer_id);
 
 -- Newest event applied per Stripe object: an older event is 'superseded'.
 -- Events of one second are ordered by rank (*.created 0, most 1,

@@ -238,6 +238,168 @@ SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);
 SELECT pgext.billing_access(NULL);
 SELECT pgext.stripe_price_remove('price_free') AS removed, pgext.stripe_price_remove('price_free') AS again;
 
+-- 11. invoice credits are keyed by subscription, price and period start, and nothing else
+SELECT pgext.account_set_stripe_customer(pgext.account_create('keyed'), 'cus_keyed');
+-- period.start written 1767225600.0 in one invoice and 1767225600 in another is one period: allocated once
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k01","object":"event","api_version":"2025-03-31.basil","created":1767227600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k1","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k1","object":"line_item","quantity":1,"period":{"start":1767225600.0,"end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227600,v1=c447881acaf675165b6efaa0b04cb3afa1a071873d2ed682b2e96e7bf968cfa1', pg_catalog.to_timestamp(1767227600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k02","object":"event","api_version":"2025-03-31.basil","created":1767227601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k2","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k2","object":"line_item","quantity":1,"period":{"start":1767225600,"end":1769904000},"price":{"id":"price_pro","object":"price"},"proration":false,"subscription":"sub_keyed"}]},"subscription":"sub_keyed"}}}$b$, 't=1767227601,v1=70320e6a632c24685b21f0fd71f86db4c51a8fa4b474cae20893a5bb76e926ea', pg_catalog.to_timestamp(1767227601));
+-- a line naming another subscription is not this invoice's to allocate
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k03","object":"event","api_version":"2025-03-31.basil","created":1767227602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k3","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k3a","object":"line_item","quantity":1,"period":{"start":1769904000,"end":1772323200},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}},{"id":"il_k3b","object":"line_item","quantity":1,"period":{"start":1769904000,"end":1772323200},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_elsewhere"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227602,v1=a564c03d034d9159c4b88b7e24af44df005d52979cafd86d9c0a4a893365400f', pg_catalog.to_timestamp(1767227602));
+SELECT * FROM pgext.webhook_apply();
+SELECT l.period_key, l.amount FROM pgext.credit_lots l JOIN pgext.accounts a ON a.id = l.account_id
+ WHERE a.external_id = 'keyed' ORDER BY l.id;
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'keyed';
+-- a line that would allocate but names no subscription or no integer period start fails the event;
+-- no other key is made up (two such invoices for one period would both allocate)
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k04","object":"event","api_version":"2025-03-31.basil","created":1767227603,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k4","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k4","object":"line_item","quantity":1,"period":{"start":1772323200,"end":1775001600},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227603,v1=adb7a5c1b8f2ba01f0d110a1196ff42c57faca6d0723f0340abc17c534965023', pg_catalog.to_timestamp(1767227603));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k05","object":"event","api_version":"2025-03-31.basil","created":1767227604,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k5","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k5","object":"line_item","quantity":1,"period":{"start":1772323200,"end":1775001600},"price":{"id":"price_pro","object":"price"},"proration":false}]},"subscription":"sub_keyed"}}}$b$, 't=1767227604,v1=cd1bd7b777d53a2696c3b2a3c6495476129f7e7f877a6bedd3901d292a8d4297', pg_catalog.to_timestamp(1767227604));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k06","object":"event","api_version":"2025-03-31.basil","created":1767227605,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k6","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k6","object":"line_item","quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227605,v1=2c39a54e0eb470997a041a38f12bdc921482b7d8482c446f763b87293f47ae17', pg_catalog.to_timestamp(1767227605));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k07","object":"event","api_version":"2025-03-31.basil","created":1767227606,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k7","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k7","object":"line_item","quantity":1,"period":{"start":1772323200.5,"end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227606,v1=98e38b2ddd4e0503c1e01c001fc71db1aab48c1d4a303a9364b7bbe290e714c0', pg_catalog.to_timestamp(1767227606));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k08","object":"event","api_version":"2025-03-31.basil","created":1767227607,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k8","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k8","object":"line_item","quantity":1,"period":{"start":"1772323200","end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227607,v1=c2cab57430c50ca0aed6a2c0dbe3e08a4a66213dfa6106cb30e39bc01f60ceb3', pg_catalog.to_timestamp(1767227607));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;
+-- after its retries each is a dead letter (last_error says why), and nothing was allocated
+SET pgext.webhook_max_attempts = 2;
+UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08';
+SELECT * FROM pgext.webhook_apply();
+RESET pgext.webhook_max_attempts;
+SELECT event_id, status, attempts, last_error IS NOT NULL AS has_error FROM pgext.webhook_events
+ WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'keyed';
+
+-- 12. errors while applying: transient ones (contention, resources, I/O) leave the event pending,
+-- attempts unchanged, due again in 5 s; other errors count an attempt (backoff 30 s, then more);
+-- a cancel, statement timeout or shutdown is re-thrown and the whole call rolls back
+CREATE FUNCTION public.inject_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- an event settling (applied/ignored/...) raises the SQLSTATE named in its id
+  IF NEW.event_id LIKE 'evt_fault_%' AND NEW.status NOT IN ('pending', 'dead') THEN
+    RAISE EXCEPTION 'injected fault %', pg_catalog.split_part(NEW.event_id, '_', 3)
+      USING ERRCODE = pg_catalog.split_part(NEW.event_id, '_', 3);
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER inject_fault BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.inject_fault();
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40001","object":"event","api_version":"2025-03-31.basil","created":1767227700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40001","object":"payment_intent"}}}$b$, 't=1767227700,v1=1ffcdd57ee53a68c15159f481c96a9703286d91f41fc22c2e7e10d320d5b37d6', pg_catalog.to_timestamp(1767227700));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40P01","object":"event","api_version":"2025-03-31.basil","created":1767227701,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40P01","object":"payment_intent"}}}$b$, 't=1767227701,v1=cb679add8c5965ff02962455bace7206c3cc438ccb62994d0f474fb7ed72e74a', pg_catalog.to_timestamp(1767227701));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_55P03","object":"event","api_version":"2025-03-31.basil","created":1767227702,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_55P03","object":"payment_intent"}}}$b$, 't=1767227702,v1=a5e1656cd64535e784f3896bc01ffc5ce93c98bb2a75007a209250e480aa5051', pg_catalog.to_timestamp(1767227702));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_53200","object":"event","api_version":"2025-03-31.basil","created":1767227703,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_53200","object":"payment_intent"}}}$b$, 't=1767227703,v1=a130fe32edc2ccab226fd1b0cf207f3f49fbcb87da2caa75691f7bde919bd27b', pg_catalog.to_timestamp(1767227703));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_53100","object":"event","api_version":"2025-03-31.basil","created":1767227704,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_53100","object":"payment_intent"}}}$b$, 't=1767227704,v1=527f2babbaf775678f9ec2ea87d215caf16f09bf95f1e71bba17939fc72954b4', pg_catalog.to_timestamp(1767227704));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_58030","object":"event","api_version":"2025-03-31.basil","created":1767227705,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_58030","object":"payment_intent"}}}$b$, 't=1767227705,v1=ea5fe23d32cba52ccbafb446769e034867442018d55d9c940be160454f922da4', pg_catalog.to_timestamp(1767227705));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_08006","object":"event","api_version":"2025-03-31.basil","created":1767227706,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_08006","object":"payment_intent"}}}$b$, 't=1767227706,v1=94bf71b67f9ca0471a60ee13c530292257826fa456db8cc72515d2e72561ee11', pg_catalog.to_timestamp(1767227706));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_22023","object":"event","api_version":"2025-03-31.basil","created":1767227707,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_22023","object":"payment_intent"}}}$b$, 't=1767227707,v1=484580cb1fa93b309d58aefa12b884833d8b50f6648326ad7ed2b09494a7ef2c', pg_catalog.to_timestamp(1767227707));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_23505","object":"event","api_version":"2025-03-31.basil","created":1767227708,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_23505","object":"payment_intent"}}}$b$, 't=1767227708,v1=08a522349e00dc8b4d7ad2e2b91eed8f7e3004cf79fb5c498d2571d1bde4dcac', pg_catalog.to_timestamp(1767227708));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_42501","object":"event","api_version":"2025-03-31.basil","created":1767227709,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_42501","object":"payment_intent"}}}$b$, 't=1767227709,v1=162cd3c8e6ca1c3822ccca9aa3fc66e5b2dc8e365a350478118912003b3b8a03', pg_catalog.to_timestamp(1767227709));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_P0002","object":"event","api_version":"2025-03-31.basil","created":1767227710,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_P0002","object":"payment_intent"}}}$b$, 't=1767227710,v1=cd8b7efb0ed1b4bc584ca738058b11dc7a8fa589c1f0a77f8ba30955fe70eff2', pg_catalog.to_timestamp(1767227710));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_XX000","object":"event","api_version":"2025-03-31.basil","created":1767227711,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_XX000","object":"payment_intent"}}}$b$, 't=1767227711,v1=1c96f3b04c82881b2b219b88f1d7dda44fd9929c4c38309e3cd56cb3ab4f6fd8', pg_catalog.to_timestamp(1767227711));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40002","object":"event","api_version":"2025-03-31.basil","created":1767227712,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40002","object":"payment_intent"}}}$b$, 't=1767227712,v1=d362cf6436b3d1a66e29f05c4b38a69651d5d5b64b3d0d09848c003035136d76', pg_catalog.to_timestamp(1767227712));
+BEGIN;
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts, (extract(epoch FROM next_attempt_at - pg_catalog.now()))::integer AS retry_in_s,
+       last_error
+  FROM pgext.webhook_events WHERE event_id LIKE 'evt_fault_%' ORDER BY attempts, event_id;
+COMMIT;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_57014","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_57014","object":"payment_intent"}}}$b$, 't=1767227800,v1=442847e4efff9dff9363edf67b0668c1b2d505f7e19cc0c5686284046aa082c7', pg_catalog.to_timestamp(1767227800));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_57014","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_57014","object":"payment_intent"}}}$b$, 't=1767227801,v1=fcdf3ecf2e1e9f3ec46fe1ddf66e36db3d3969689f7220536ed4076fe15b13da', pg_catalog.to_timestamp(1767227801));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id IN ('evt_fz_57014', 'evt_fault_57014') ORDER BY 1;
+UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_57014';
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_57P01","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_57P01","object":"payment_intent"}}}$b$, 't=1767227800,v1=c03d2eec5611d989fe29629323688821af1fe8e570e6e9be3727dabedae6d004', pg_catalog.to_timestamp(1767227800));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_57P01","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_57P01","object":"payment_intent"}}}$b$, 't=1767227801,v1=ca92296249bddb3e0ad2b8f62164f1b997ade3b11d79f5bed302fc5cf7231133', pg_catalog.to_timestamp(1767227801));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id IN ('evt_fz_57P01', 'evt_fault_57P01') ORDER BY 1;
+UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_57P01';
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_XX001","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_XX001","object":"payment_intent"}}}$b$, 't=1767227800,v1=122dca5d2267264f0283203e976464c39255e397392a7a34e0fb5808fb62971a', pg_catalog.to_timestamp(1767227800));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_XX001","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_XX001","object":"payment_intent"}}}$b$, 't=1767227801,v1=15ff1ae55c854c755dc1eaba897be7e3cf4389678c291091bb2450832ce34609', pg_catalog.to_timestamp(1767227801));
+SELECT * FROM pgext.webhook_apply();
+SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id IN ('evt_fz_XX001', 'evt_fault_XX001') ORDER BY 1;
+UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_XX001';
+-- once the cause is gone every one of them applies
+DROP TRIGGER inject_fault ON pgext.webhook_events;
+DROP FUNCTION public.inject_fault();
+UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%';
+SELECT * FROM pgext.webhook_apply();
+SELECT status, attempts, count(*) FROM pgext.webhook_events
+ WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%' GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- 13. one call applies thousands of events in the memory of one: each event's memory and SPI
+-- results are released after it (pg_backend_memory_contexts sampled at the 500th and the 3000th)
+SELECT pgext.account_set_stripe_customer(pgext.account_create('bulk'), 'cus_bulk');
+INSERT INTO pgext.webhook_events (source, event_id, type, object_id, created, livemode, payload, received_at, status)
+SELECT 'stripe', 'evt_bulk_' || pg_catalog.lpad(i::text, 5, '0'), 'customer.subscription.created', 'sub_bulk_' || i,
+       pg_catalog.to_timestamp(1767228600 + i), false,
+       pg_catalog.jsonb_build_object('data', pg_catalog.jsonb_build_object('object', pg_catalog.jsonb_build_object(
+         'id', 'sub_bulk_' || i, 'object', 'subscription', 'customer', 'cus_bulk', 'status', 'active',
+         'current_period_start', 1767225600, 'current_period_end', 1769904000))),
+       pg_catalog.now(), 'pending'
+  FROM pg_catalog.generate_series(1, 3000) i;
+CREATE TABLE public.apply_memory (event_id text, bytes bigint);
+CREATE FUNCTION public.probe_memory() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.event_id IN ('evt_bulk_00500', 'evt_bulk_03000') AND NEW.status = 'applied' THEN
+    INSERT INTO public.apply_memory
+    SELECT NEW.event_id, pg_catalog.sum(total_bytes) FROM pg_catalog.pg_backend_memory_contexts;
+  END IF;
+  RETURN NEW;
+END
+$$;
+CREATE TRIGGER probe_memory BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.probe_memory();
+SELECT * FROM pgext.webhook_apply(10000);
+-- (one SPI connection for the whole call kept every result set: about 40 KB per event here)
+SELECT count(*) AS samples,
+       (pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_03000')
+        - pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_00500')) / 2500 < 1024 AS under_1kb_per_event
+  FROM public.apply_memory;
+DROP TRIGGER probe_memory ON pgext.webhook_events;
+DROP FUNCTION public.probe_memory();
+DROP TABLE public.apply_memory;
+SELECT count(*) AS bulk_subscriptions FROM pgext.stripe_subscriptions WHERE customer_id = 'cus_bulk';
+
+-- 14. who may link which Stripe customer (account_set_stripe_customer): a customer's billing
+-- history stays with its account; once an account has Stripe state only pgext_admin changes its link
+SET ROLE pgext_app;
+-- the app cannot unlink an account that has subscriptions or purchases, nor relink it
+SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);
+SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_other');
+-- an account without Stripe state: the app links, unlinks and relinks it
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie');
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie_2');
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);
+RESET ROLE;
+-- an operator (pgext_admin) may unlink acme
+SET ROLE pgext_admin;
+SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);
+SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), NULL);
+RESET ROLE;
+SET ROLE pgext_app;
+-- cus_acme's subscriptions and cus_lifer's purchase are recorded for acme and lifer: not linkable elsewhere
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_acme');
+SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_lifer');
+-- and the app may not link acme again (it has Stripe state)
+SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');
+RESET ROLE;
+-- a checkout for newbie paid by cus_lifer (unlinked, but its purchase is lifer's) credits newbie
+-- and does not link cus_lifer to newbie
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_n01","object":"event","api_version":"2025-03-31.basil","created":1767227900,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_n1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"newbie","customer":"cus_lifer","metadata":{"price_id":"price_pack"}}}}$b$, 't=1767227900,v1=674b6e1181ce7ac7afa8881f02a9c812fc2f414033d213f815b0cd1fcbcbff65', pg_catalog.to_timestamp(1767227900));
+SELECT * FROM pgext.webhook_apply();
+SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'newbie';
+-- cus_lifer now has purchases for lifer and for newbie: the app can link it to neither;
+-- an operator (pgext_admin) links accounts with Stripe state, deliberately
+SET ROLE pgext_app;
+SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');
+RESET ROLE;
+SET ROLE pgext_admin;
+SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');
+SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');
+RESET ROLE;
+SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id IN ('acme', 'lifer', 'newbie') ORDER BY 1;
+
 -- the ledger stays consistent and every change was announced
 SELECT count(*) AS audit_rows FROM pgext.credit_audit();
 SELECT count(*) AS verify_rows FROM pgext.credit_verify();

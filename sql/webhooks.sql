@@ -46,6 +46,32 @@ SET pgext.webhook_tolerance = '10s';
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_8","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_8","object":"customer"}}}$b$, 't=1767225600,v1=0fb0e8ef2df123beec5b81409aed37c6a4b95524d02d6bf170ddf52ee678e8c6', pg_catalog.to_timestamp(1767225611));
 RESET pgext.webhook_tolerance;
 
+-- received_at: only a superuser (tests) may pass an arbitrary arrival time; an app role
+-- only one within 5 s of now(), so it cannot switch the replay window off or shorten retention
+SET ROLE pgext_app;
+-- a delivery signed at t=5 (1970) with received_at = epoch + 5 s: refused, nothing written
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029', pg_catalog.to_timestamp(5));
+-- the same delivery measured against the server clock is stale
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029');
+-- an earlier received_at would make retention forget the dedup row early: refused
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029', pg_catalog.now() - interval '40 days');
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029', 'infinity');
+-- within 5 s of now() is taken as given (this delivery is signed now, with pgcrypto's hmac())
+BEGIN;
+SELECT w.status, w.event_id FROM (SELECT extract(epoch FROM pg_catalog.now())::bigint AS t) n,
+  pgext.webhook_ingest('stripe', $b${"id":"evt_now_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_now","object":"customer"}}}$b$,
+    't=' || n.t || ',v1=' || pg_catalog.encode(public.hmac(n.t || '.' || $b${"id":"evt_now_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_now","object":"customer"}}}$b$, 'whsec_test_current', 'sha256'), 'hex'),
+    pg_catalog.now() + interval '3 seconds') w;
+RESET ROLE;
+SELECT event_id, received_at - pg_catalog.now() AS received_after_now FROM pgext.webhook_events
+ WHERE event_id IN ('evt_epoch_1', 'evt_now_1') ORDER BY 1;
+COMMIT;
+SELECT reason, detail FROM pgext.webhook_rejections WHERE received_at > pg_catalog.now() - interval '1 day';
+-- a superuser may pass any finite time (that is how these tests replay 2026-01-01); never infinity
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029', '-infinity');
+SELECT status FROM pgext.webhook_ingest('stripe', $b${"id":"evt_epoch_1","object":"event","api_version":"2025-03-31.basil","created":5,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_epoch","object":"customer"}}}$b$, 't=5,v1=8aa8e7036b8c0f09637e44abe377d202ad8bf9b74ab5d0667de399155e9cc029', 'infinity');
+SELECT count(*) AS infinite_rows FROM pgext.webhook_events WHERE NOT pg_catalog.isfinite(received_at);
+
 -- missing parts and garbage: bad_signature, never an exception
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_9","object":"customer"}}}$b$, 'v1=ca20c9797954c269e90762c5c4694b8f3e4f3da5fd2960c8287cf8e678439db5', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_9","object":"customer"}}}$b$, 't=1767225600', pg_catalog.to_timestamp(1767225600));
@@ -80,6 +106,21 @@ SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m5","t
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m6","type":"ping","created":1767225600,"livemode":false,"data":{"object":{"id":"\u0000"}}}$b$, 't=1767225600,v1=01b9700b4838aa527a042581ce6283feb09c9afeff034fdda2638064fa0d907b', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"","type":"ping","created":1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=e989db286b3ebdf5ad2e250e4c9dd18a76009f5597c4072bac7476d90ac00c81', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_m7","type":"ping","created":1767225600,"livemode":false$b$, 't=1767225600,v1=20b290068fc308b13d09c7e838337912919df0a0169d8583259e28289c4214a6', pg_catalog.to_timestamp(1767225600));
+-- Stripe's envelope is typed: livemode a JSON boolean, id and type JSON strings,
+-- created a JSON integer (unix seconds, 1970 to 9999); anything else is malformed
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t1","type":"ping","created":1767225600,"livemode":"false","data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=84b2d625f13141bf9cdc71ef5213c5df128e821e9626cc421c40cdecda46ff53', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t2","type":"ping","created":1767225600,"livemode":0,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=3e901d7bbc72758133976506c02577f9816e2de04746bcd1d3142aa7a16732a2', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t3","type":"ping","created":1767225600,"livemode":null,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=7fc1fe01cbde33da6979b362938dd157690bbfaf1acc6e55da5abcaf7a35adc2', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":12345,"type":"ping","created":1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=03db54c304a6bc8797133e09e0607fdc4e46705d7401ec70f40eb70124f2ab86', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t5","type":7,"created":1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=df033a998885e54e6629e019ab84d5c176ce8f83d25dc6da21a9809f4b385efa', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t6","type":"ping","created":"1767225600","livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=66b8eed88e9038ce073ec035236073238a9d870688e75577381d73e85b3ccbaa', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t7","type":"ping","created":1767225600.5,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=15b3f0766e863f4be0090aa43fbaf522d28472d2dbd735efa3cfe326efbac0e7', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t8","type":"ping","created":0,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=0f3d4e7d0c82e3ab7f8131dbffdcd57ac33316078061bd979f8545f3fd71d0d8', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t9","type":"ping","created":-1767225600,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=24b03ee593ea35f00c3d5fc66a531f1aa83583a0e85402d064575cec7f6ac13c', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t10","type":"ping","created":1e20,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=45fda8ea5a9e29d1e033a53f372893523d145271f86ee1efc7ce90b179fe6a9a', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_t11","type":"ping","created":253402300800,"livemode":false,"data":{"object":{"id":"x"}}}$b$, 't=1767225600,v1=9d8d772ca9eb2264f22472cc24a8c6837d28f44be092c55fac6db6b86000d5e4', pg_catalog.to_timestamp(1767225600));
+-- an integral number written with a zero fraction is the same integer
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_typed_1","type":"ping","created":1767225600.000,"livemode":false,"data":{"object":{"id":"obj_typed_1"}}}$b$, 't=1767225600,v1=5eb7cdcccad2ce52ab715e3213e21e3ff2b3e12954ae2d7fa3aec7327b7d088a', pg_catalog.to_timestamp(1767225600));
 SELECT status FROM pgext.webhook_ingest('stripe', NULL, 't=1767225600,v1=1cbfd755df7448357c940b49cc7888e8734ab5cece3b50022120f25eedca8174', pg_catalog.to_timestamp(1767225600));
 -- bodies over 1 MB are refused before any HMAC or parsing work
 SELECT status FROM pgext.webhook_ingest('stripe', pg_catalog.repeat('x', 1048577), 't=1767225600,v1=3a83fe653c0cd54b48d0101205280d19429b1bcca460e0ac10667cf6fddb4dfa', pg_catalog.to_timestamp(1767225600));
@@ -148,7 +189,9 @@ SET ROLE webhook_outsider;
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_sig_9","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_sig_9","object":"customer"}}}$b$, 't=1767225600,v1=ca20c9797954c269e90762c5c4694b8f3e4f3da5fd2960c8287cf8e678439db5', pg_catalog.to_timestamp(1767225600));
 RESET ROLE;
 SET ROLE pgext_app;
-SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_role_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_role_1","object":"customer"}}}$b$, 't=1767225600,v1=e685e63c406edee35db957a913a49e1a6f3997266f3cb444a77a95f8843f2554', pg_catalog.to_timestamp(1767225600));
+SELECT w.status, w.event_id FROM (SELECT extract(epoch FROM pg_catalog.now())::bigint AS t) n,
+  pgext.webhook_ingest('stripe', $b${"id":"evt_role_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_role_1","object":"customer"}}}$b$,
+    't=' || n.t || ',v1=' || pg_catalog.encode(public.hmac(n.t || '.' || $b${"id":"evt_role_1","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.created","data":{"object":{"id":"cus_role_1","object":"customer"}}}$b$, 'whsec_test_current', 'sha256'), 'hex')) w;
 SELECT count(*) AS rows_visible FROM pgext.webhook_events;
 SELECT pgext.webhook_replay_dead();
 RESET ROLE;

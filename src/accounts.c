@@ -10,6 +10,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
@@ -40,6 +42,21 @@ static PgextPlan plan_lock = {
 static PgextPlan plan_customer_owner = {
 	"SELECT external_id FROM pgext.accounts WHERE stripe_customer_id = $1 AND id <> $2",
 	2, {TEXTOID, UUIDOID}
+};
+/* An account (by external_id) other than $2 holding Stripe state recorded under customer $1. */
+static PgextPlan plan_customer_history = {
+	"SELECT a.external_id FROM ("
+	"    SELECT account_id FROM pgext.stripe_subscriptions WHERE customer_id = $1 AND account_id <> $2 "
+	"    UNION ALL "
+	"    SELECT account_id FROM pgext.stripe_purchases WHERE customer_id = $1 AND account_id <> $2 "
+	"    LIMIT 1) h JOIN pgext.accounts a ON a.id = h.account_id",
+	2, {TEXTOID, UUIDOID}
+};
+/* Whether the account has Stripe state: subscriptions or purchases. */
+static PgextPlan plan_account_stripe_state = {
+	"SELECT EXISTS (SELECT FROM pgext.stripe_subscriptions WHERE account_id = $1) "
+	"    OR EXISTS (SELECT FROM pgext.stripe_purchases WHERE account_id = $1)",
+	1, {UUIDOID}
 };
 static PgextPlan plan_set_customer = {
 	"UPDATE pgext.accounts SET stripe_customer_id = $2 WHERE id = $1",
@@ -133,9 +150,44 @@ account_set_credit_mode(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Whether the role calling is a billing administrator: pgext_admin (or a
+ * superuser).  This function runs as its owner, so the caller is the role at
+ * SET ROLE level (GetOuterUserId), not the current user.
+ */
+static bool
+CallerIsBillingAdmin(void)
+{
+	Oid			caller = GetOuterUserId();
+	Oid			admin = get_role_oid("pgext_admin", true);
+
+	return superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin));
+}
+
+/* Refuse changing the link of an account with Stripe state unless the caller is pgext_admin. */
+static void
+RequireAdminIfStripeState(Datum account, const char *what)
+{
+	bool		isnull;
+
+	PgextExec(&plan_account_stripe_state, &account, NULL, 1);
+	if (DatumGetBool(PgextGetDatum(0, 1, &isnull)) && !CallerIsBillingAdmin())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only pgext_admin may %s an account that has Stripe subscriptions or purchases", what),
+				 errhint("Its Stripe events find it by this link; ask an operator (pgext_admin) to change it.")));
+}
+
+/*
  * account_set_stripe_customer(account, customer_id): link the account to a
  * Stripe customer (unique).  NULL unlinks.  Relinking to another customer is
  * refused: unlink first, so a stray webhook cannot move a customer silently.
+ * Billing history stays with its account unless an operator moves it:
+ *  - pgext_app may link and unlink an account that has no Stripe
+ *    subscriptions or purchases, to a customer that has none recorded for
+ *    another account;
+ *  - everything else (unlinking or linking an account that has Stripe
+ *    state, linking a customer whose subscriptions or purchases are recorded
+ *    for another account) needs pgext_admin (or a superuser).
  */
 Datum
 account_set_stripe_customer(PG_FUNCTION_ARGS)
@@ -163,7 +215,16 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 	if (PgextExec(&plan_lock, values, NULL, 1) != 1)
 		CreditsAccountNotFound(values[0]);
 	current = PgextGetText(0, 1);
-	if (customer != NULL)
+	if (customer == NULL)
+	{
+		if (current == NULL)
+		{
+			SPI_finish();
+			PG_RETURN_VOID();
+		}
+		RequireAdminIfStripeState(values[0], "unlink");
+	}
+	else
 	{
 		if (current != NULL && strcmp(current, customer) == 0)
 		{
@@ -181,6 +242,15 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 					 errmsg("Stripe customer \"%s\" is already linked to account \"%s\"",
 							customer, PgextGetText(0, 1)),
 					 errhint("A Stripe customer belongs to exactly one account.")));
+		if (PgextExec(&plan_customer_history, (Datum[]) {values[1], values[0]}, NULL, 1) == 1 &&
+			!CallerIsBillingAdmin())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("Stripe customer \"%s\" has subscriptions or purchases recorded for account \"%s\"",
+							customer, PgextGetText(0, 1)),
+					 errhint("A customer's billing history stays with its account: create a new Stripe customer "
+							 "for this account, or ask an operator (pgext_admin) to move the customer deliberately.")));
+		RequireAdminIfStripeState(values[0], "link");
 	}
 	PgextExec(&plan_set_customer, values, nulls, 0);
 	SPI_finish();

@@ -11,8 +11,12 @@
  *  - Lifetime accounts are never downgraded: subscription events update the
  *    subscription row, but billing_access() ranks lifetime first and no
  *    access_ending / access_ended / grace_expired is announced for them.
- *  - Credits: invoice.paid -> credit_allocate once per (subscription, period);
- *    checkout (mode payment) -> credit_grant keyed by the checkout session.
+ *  - Credits: invoice.paid -> credit_allocate once per (subscription, price,
+ *    period start), only for lines of the invoice's own subscription; a line
+ *    that would allocate but names no subscription or period fails the event
+ *    (no per-invoice fallback key: two invoices of one period would both
+ *    allocate).  checkout (mode payment) -> credit_grant keyed by the
+ *    checkout session.
  */
 #include "postgres.h"
 
@@ -63,8 +67,18 @@ static PgextPlan plan_account_by_subscription = {
 	"SELECT account_id FROM pgext.stripe_subscriptions WHERE id = $1",
 	1, {TEXTOID}
 };
+/*
+ * Record an account's first customer, unless the customer is linked to
+ * another account or has subscriptions or purchases recorded for one (the
+ * rules of account_set_stripe_customer; Stripe's signed event is the
+ * authority here, so the caller's role does not matter).
+ */
 static PgextPlan plan_link_customer = {
-	"SELECT pgext.account_set_stripe_customer($1, $2)",
+	"UPDATE pgext.accounts SET stripe_customer_id = $2 "
+	" WHERE id = $1 AND stripe_customer_id IS NULL "
+	"   AND NOT EXISTS (SELECT FROM pgext.accounts WHERE stripe_customer_id = $2) "
+	"   AND NOT EXISTS (SELECT FROM pgext.stripe_subscriptions WHERE customer_id = $2 AND account_id <> $1) "
+	"   AND NOT EXISTS (SELECT FROM pgext.stripe_purchases WHERE customer_id = $2 AND account_id <> $1)",
 	2, {UUIDOID, TEXTOID}
 };
 static PgextPlan plan_price = {
@@ -72,9 +86,10 @@ static PgextPlan plan_price = {
 	1, {TEXTOID}
 };
 static PgextPlan plan_purchase = {
-	"INSERT INTO pgext.stripe_purchases (checkout_session_id, account_id, price_id, kind, credits, event_id) "
-	"VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (checkout_session_id) DO NOTHING",
-	6, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, INT8OID, TEXTOID}
+	"INSERT INTO pgext.stripe_purchases (checkout_session_id, account_id, price_id, kind, credits, event_id, "
+	"    customer_id) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (checkout_session_id) DO NOTHING",
+	7, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
 static PgextPlan plan_grant = {
 	"SELECT (r).status FROM (SELECT pgext.credit_grant($1, $2, $3, 'purchase') AS r) s",
@@ -138,7 +153,8 @@ static PgextPlan plan_outbox = {
 	5, {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
 };
 static PgextPlan plan_invoice_lines = {
-	"SELECT x.price, p.kind, p.credits, p.rollover_cap, x.sub, x.pstart "
+	"SELECT x.price, p.kind, p.credits, p.rollover_cap, x.sub, x.pstart, "
+	"       pg_catalog.jsonb_typeof(l#>'{period,start}'), l->>'id' "
 	"  FROM pg_catalog.jsonb_array_elements(CASE WHEN pg_catalog.jsonb_typeof($1) = 'array' "
 	"                                            THEN $1 ELSE '[]' END) l "
 	" CROSS JOIN LATERAL (SELECT "
@@ -348,7 +364,7 @@ ApplyCheckout(const char *event_id, JsonbContainer *cs)
 	{
 		if (!AccountByReference(ref, &account, &linked))
 			NoAccount("checkout session", customer);
-		/* Record the customer; an account keeps its first customer. */
+		/* Record the customer; an account keeps its first customer (see plan_link_customer). */
 		if (customer != NULL && linked == NULL)
 			PgextExec(&plan_link_customer, (Datum[]) {account, CStringGetTextDatum(customer)}, NULL, 0);
 	}
@@ -384,8 +400,9 @@ ApplyCheckout(const char *event_id, JsonbContainer *cs)
 				 errmsg("price %s is a subscription price but was bought in a one-time checkout", price),
 				 errhint("Map one-time prices as 'lifetime' or 'credit_pack' with pgext.stripe_price_set().")));
 	PgextExec(&plan_purchase, (Datum[]) {CStringGetTextDatum(id), account, CStringGetTextDatum(price),
-				  CStringGetTextDatum(kind), Int64GetDatum(credits), CStringGetTextDatum(event_id)},
-			  NULL, 0);
+				  CStringGetTextDatum(kind), Int64GetDatum(credits), CStringGetTextDatum(event_id),
+				  customer ? CStringGetTextDatum(customer) : (Datum) 0},
+			  customer ? NULL : "      n", 0);
 	if (credits > 0)
 		PgextExec(&plan_grant, (Datum[]) {account, Int64GetDatum(credits),
 					  CStringGetTextDatum(psprintf("stripe:%s", id))}, NULL, 0);
@@ -526,6 +543,40 @@ InvoiceAccount(JsonbContainer *inv, const char *sub)
 	return account;
 }
 
+/*
+ * The allocation key of one invoice line of a mapped subscription price:
+ * stripe:<subscription>:<price>:<period start as an integer>.  Errors (the
+ * event fails, is retried and becomes a dead letter) when the line names no
+ * subscription or has no integer period start: allocating under any other key
+ * could allocate the same period twice.
+ */
+static char *
+InvoiceLineKey(const char *inv, const char *line, const char *sub, const char *price,
+			   const char *pstart, const char *pstart_type)
+{
+	int64		start;
+
+	if (line == NULL)
+		line = "(no id)";
+	if (sub == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invoice %s line %s has subscription price %s but names no subscription",
+						inv, line, price),
+				 errhint("Credits are allocated once per subscription and period, so a line without its "
+						 "subscription is not allocated under any other key; after its retries the event is a "
+						 "dead letter. Allocate the period with pgext.credit_allocate() if credits are due.")));
+	if (pstart == NULL || pstart_type == NULL || strcmp(pstart_type, "number") != 0 ||
+		!WebhookIntegerText(pstart, &start) || start <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invoice %s line %s has no valid period.start (an integer unix time)", inv, line),
+				 errhint("Credits are allocated once per subscription and period, so a line without its "
+						 "period is not allocated under any other key; after its retries the event is a "
+						 "dead letter. Allocate the period with pgext.credit_allocate() if credits are due.")));
+	return psprintf("stripe:%s:%s:" INT64_FORMAT, sub, price, start);
+}
+
 /* invoice.paid / invoice.payment_succeeded: allocate the period's credits. */
 static const char *
 ApplyInvoicePaid(const char *event_id, TimestampTz created, JsonbContainer *inv)
@@ -558,30 +609,28 @@ ApplyInvoicePaid(const char *event_id, TimestampTz created, JsonbContainer *inv)
 		char	   *price = PgextGetText(i, 1);
 		char	   *kind = PgextGetText(i, 2);
 		char	   *line_sub = PgextGetText(i, 5);
-		char	   *pstart = PgextGetText(i, 6);
 
+		/* A line of another subscription is that subscription's business, not this invoice's. */
+		if (line_sub != NULL && (sub == NULL || strcmp(line_sub, sub) != 0))
+			continue;
 		if (kind == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NO_DATA_FOUND),
 					 errmsg("Stripe price %s on invoice %s is not in pgext.stripe_prices", price, id),
 					 errhint("Map it with pgext.stripe_price_set(), then replay the event with pgext.webhook_replay().")));
-		if (strcmp(kind, "subscription") != 0)
-			continue;
 		credits[i] = PgextGetInt64(i, 3, 0);
+		if (strcmp(kind, "subscription") != 0 || credits[i] <= 0)
+			continue;
 		has_cap[i] = !PgextColIsNull(i, 4);
 		caps[i] = PgextGetInt64(i, 4, 0);
-		/* One allocation per subscription and period, whatever invoice carries it. */
-		if (line_sub == NULL)
-			line_sub = sub;
-		keys[i] = (line_sub != NULL && pstart != NULL)
-			? psprintf("stripe:%s:%s:%s", line_sub, price, pstart)
-			: psprintf("stripe:%s:%s", id, price);
+		keys[i] = InvoiceLineKey(id, PgextGetText(i, 8), line_sub, price, PgextGetText(i, 6),
+								 PgextGetText(i, 7));
 	}
 	for (i = 0; i < nrows; i++)
 	{
 		Datum		v[4];
 
-		if (keys[i] == NULL || credits[i] <= 0)
+		if (keys[i] == NULL)
 			continue;
 		v[0] = account;
 		v[1] = Int64GetDatum(credits[i]);

@@ -5,8 +5,17 @@
  * with FOR UPDATE SKIP LOCKED, so concurrent callers never take the same
  * event, and applies each one in its own subtransaction: the event's effects
  * and its new status commit together, and a failing event is rolled back
- * alone, retried later with exponential backoff, and after
- * pgext.webhook_max_attempts becomes a dead letter (webhook_replay requeues it).
+ * alone.  What happens next depends on the error (PgextClassifyError in
+ * subxact.c): a transient one (lock timeout, deadlock, serialization
+ * failure, out of memory, I/O) leaves the event pending, attempts unchanged,
+ * due again after a short pause; any other failure counts an attempt, is
+ * retried with exponential backoff, and after pgext.webhook_max_attempts
+ * makes the event a dead letter (webhook_replay requeues it); a cancel,
+ * statement timeout or shutdown is re-thrown and aborts the call.
+ *
+ * Memory: each event runs in its own memory context and SPI connection,
+ * both reset after the event, so a call of 10,000 events holds one event's
+ * worth of memory (plus the queue) at a time.
  */
 #include "postgres.h"
 
@@ -33,6 +42,8 @@ PG_FUNCTION_INFO_V1(webhook_apply);
 /* First retry after this many seconds; doubles per attempt up to the cap. */
 #define BACKOFF_BASE_S 30
 #define BACKOFF_CAP_S (6 * 3600)
+/* After a transient error the event is due again after this many seconds. */
+#define TRANSIENT_RETRY_S 5
 /* Stored error text is cut to this many bytes. */
 #define MAX_ERROR_LEN 1000
 
@@ -77,15 +88,27 @@ static PgextPlan plan_failed = {
 	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, FLOAT8OID}
 };
 
-/* Copy the queue rows out of SPI_tuptable into the given context. */
+static PgextPlan plan_transient = {
+	"UPDATE pgext.webhook_events "
+	"   SET last_error = $2, next_attempt_at = pg_catalog.now() + pg_catalog.make_interval(secs => $3) "
+	" WHERE source = 'stripe' AND event_id = $1",
+	3, {TEXTOID, TEXTOID, FLOAT8OID}
+};
+
+/* Lock due events (FOR UPDATE, held to the end of the transaction) and copy them into cxt. */
 static QueuedEvent *
 TakeEvents(int limit, MemoryContext cxt, int *n)
 {
 	Datum		arg = Int32GetDatum(limit);
-	uint64		rows = PgextExec(&plan_take, &arg, NULL, 0);
-	QueuedEvent *evs = MemoryContextAllocZero(cxt, sizeof(QueuedEvent) * (rows + 1));
-	MemoryContext old = MemoryContextSwitchTo(cxt);
+	uint64		rows;
+	QueuedEvent *evs;
+	MemoryContext old;
 	uint64		i;
+
+	SPI_connect();
+	rows = PgextExec(&plan_take, &arg, NULL, 0);
+	evs = MemoryContextAllocZero(cxt, sizeof(QueuedEvent) * (rows + 1));
+	old = MemoryContextSwitchTo(cxt);
 
 	for (i = 0; i < rows; i++)
 	{
@@ -101,6 +124,7 @@ TakeEvents(int limit, MemoryContext cxt, int *n)
 		evs[i].attempts = (int) PgextGetInt64(i, 6, 0);
 	}
 	MemoryContextSwitchTo(old);
+	SPI_finish();
 	*n = (int) rows;
 	return evs;
 }
@@ -115,6 +139,22 @@ BackoffSeconds(int attempts)
 	for (i = 1; i < attempts && s < BACKOFF_CAP_S; i++)
 		s *= 2;
 	return s > BACKOFF_CAP_S ? BACKOFF_CAP_S : s;
+}
+
+/*
+ * A transient failure: the event stays pending with its attempts unchanged,
+ * due again after TRANSIENT_RETRY_S; last_error says why it waits.
+ */
+static void
+RecordTransient(const QueuedEvent *ev, const char *message, ApplyCounts *c)
+{
+	char	   *msg = psprintf("transient, not counted as an attempt: %s",
+							   message ? message : "unknown error");
+	Datum		v[3] = {CStringGetTextDatum(ev->event_id), CStringGetTextDatum(pnstrdup(msg, MAX_ERROR_LEN)),
+	Float8GetDatum((double) TRANSIENT_RETRY_S)};
+
+	PgextExec(&plan_transient, v, NULL, 0);
+	c->failed++;
 }
 
 /* Record a failed attempt: back to pending later, or dead. */
@@ -160,25 +200,25 @@ ApplyBody(void *arg)
 	PgextExec(&plan_done, v, NULL, 0);
 }
 
-/* Every error is the event's failure, except a cancel or shutdown request. */
-static bool
-IsEventFailure(int sqlerrcode)
-{
-	return sqlerrcode != ERRCODE_QUERY_CANCELED && sqlerrcode != ERRCODE_ADMIN_SHUTDOWN;
-}
-
-/* Apply one event inside a subtransaction; records a failure and returns. */
+/*
+ * Apply one event inside a subtransaction; records a failure and returns.
+ * What PgextClassifyError calls RETHROW (cancel, statement timeout,
+ * shutdown, ...) is re-thrown by PgextTryInSubxactCode.
+ */
 static void
 ApplyInSubtransaction(const QueuedEvent *ev, ApplyCounts *c)
 {
 	ApplyArgs	a = {ev, NULL};
 	char	   *message = NULL;
+	int			sqlerrcode = 0;
 	const char *status = NULL;
 
-	if (PgextTryInSubxact(ApplyBody, &a, IsEventFailure, &message))
+	if (PgextTryInSubxactCode(ApplyBody, &a, PgextIsCatchableError, &message, &sqlerrcode))
 		status = a.status;
 
-	if (status == NULL)
+	if (status == NULL && PgextClassifyError(sqlerrcode) == PGEXT_ERROR_TRANSIENT)
+		RecordTransient(ev, message, c);
+	else if (status == NULL)
 		RecordFailure(ev, message, c);
 	else if (strcmp(status, "applied") == 0)
 		c->applied++;
@@ -198,6 +238,7 @@ webhook_apply(PG_FUNCTION_ARGS)
 	int			limit = PG_ARGISNULL(0) ? 100 : PG_GETARG_INT32(0);
 	ApplyCounts c = {0, 0, 0, 0, 0};
 	MemoryContext work;
+	MemoryContext evcxt;
 	MemoryContext old;
 	QueuedEvent *evs;
 	TupleDesc	tupdesc;
@@ -215,16 +256,23 @@ webhook_apply(PG_FUNCTION_ARGS)
 		elog(ERROR, "pgext: webhook_apply must return a composite type");
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "pgext webhook_apply", ALLOCSET_DEFAULT_SIZES);
-	SPI_connect();
+	evcxt = AllocSetContextCreate(work, "pgext webhook_apply event", ALLOCSET_DEFAULT_SIZES);
 	evs = TakeEvents(limit, work, &n);
 	for (i = 0; i < n; i++)
 	{
-		old = MemoryContextSwitchTo(work);
+		/*
+		 * One SPI connection per event: SPI keeps the result set of every
+		 * query of a committed subtransaction until SPI_finish, so one
+		 * connection for the whole batch would grow with every event.
+		 */
+		SPI_connect();
+		old = MemoryContextSwitchTo(evcxt);
 		ApplyInSubtransaction(&evs[i], &c);
 		MemoryContextSwitchTo(old);
+		SPI_finish();
+		MemoryContextReset(evcxt);
 		CHECK_FOR_INTERRUPTS();
 	}
-	SPI_finish();
 	MemoryContextDelete(work);
 
 	values[0] = Int32GetDatum(c.applied);

@@ -51,6 +51,10 @@ int			pgext_webhook_max_attempts = 8;
 #define STRIPE_SECRET "webhook:stripe"
 #define PREVIOUS_SUFFIX ":previous"
 #define MAX_EVENT_ID_LEN 255
+/* 9999-12-31 23:59:59 UTC: the latest "created" taken as a unix time. */
+#define MAX_UNIX_TIME INT64CONST(253402300799)
+/* How far a caller's received_at may be from now() unless it is a superuser. */
+#define RECEIVED_AT_SLACK_S 5
 /* Larger bodies are refused before any work (Stripe events are far smaller). */
 #define MAX_PAYLOAD_BYTES (1024 * 1024)
 
@@ -162,6 +166,83 @@ WebhookJsonText(JsonbContainer *obj, const char *key)
 		default:
 			return NULL;
 	}
+}
+
+/* The string under key, or NULL when it is absent or not a JSON string. */
+char *
+WebhookJsonString(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	buf;
+	JsonbValue *v = JsonKey(obj, key, &buf);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/*
+ * Read the text of a JSON number (numeric_out form: no exponent) as an
+ * integer.  A fraction of zeros only is the same integer (1700000000.0 is
+ * 1700000000); a fractional value, more than 18 digits or anything else is
+ * refused.
+ */
+bool
+WebhookIntegerText(const char *s, int64 *out)
+{
+	const char *p = s;
+	bool		negative = false;
+	int64		v = 0;
+	int			digits = 0;
+
+	if (s == NULL)
+		return false;
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; *p >= '0' && *p <= '9'; p++)
+	{
+		if (++digits > 18)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (digits == 0)
+		return false;
+	if (*p == '.')
+		for (p++; *p == '0'; p++)
+			;
+	if (*p != '\0')
+		return false;
+	*out = negative ? -v : v;
+	return true;
+}
+
+/* Whether key holds a JSON number with an integer value; *out gets it. */
+static bool
+JsonInteger(JsonbContainer *obj, const char *key, int64 *out)
+{
+	JsonbValue	buf;
+	JsonbValue *v = JsonKey(obj, key, &buf);
+
+	if (v == NULL || v->type != jbvNumeric)
+		return false;
+	return WebhookIntegerText(DatumGetCString(DirectFunctionCall1(numeric_out,
+																  NumericGetDatum(v->val.numeric))),
+							  out);
+}
+
+/* Whether key holds a JSON boolean; *out gets it. */
+static bool
+JsonBool(JsonbContainer *obj, const char *key, bool *out)
+{
+	JsonbValue	buf;
+	JsonbValue *v = JsonKey(obj, key, &buf);
+
+	if (v == NULL || v->type != jbvBool)
+		return false;
+	*out = v->val.boolean;
+	return true;
 }
 
 /* The object container under key, or NULL. */
@@ -397,14 +478,6 @@ typedef struct ParseJsonbArgs
 	Jsonb	   *result;
 } ParseJsonbArgs;
 
-/* What jsonb_in raises for a body it refuses: classes 22 and 54. */
-static bool
-IsBadJsonError(int sqlerrcode)
-{
-	return ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_DATA_EXCEPTION) ||
-		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_TO_CATEGORY(ERRCODE_PROGRAM_LIMIT_EXCEEDED);
-}
-
 /* PgextTryInSubxact body: jsonb_in on the body text. */
 static void
 ParseJsonbBody(void *arg)
@@ -417,8 +490,9 @@ ParseJsonbBody(void *arg)
 /*
  * Parse the body with jsonb_in.  A body jsonb_in refuses raises a data
  * exception (class 22: syntax, numeric range, \u0000) or a program limit
- * (class 54: nesting depth, size); either is reported as NULL, because a bad
- * body must be a 'malformed' status, not an exception.
+ * (class 54: nesting depth, size), PGEXT_ERROR_BAD_INPUT in subxact.c;
+ * either is reported as NULL, because a bad body must be a 'malformed'
+ * status, not an exception.  Every other error is re-thrown.
  */
 static Jsonb *
 ParseJsonb(text *payload)
@@ -426,28 +500,19 @@ ParseJsonb(text *payload)
 	ParseJsonbArgs a = {text_to_cstring(payload), NULL};
 	Jsonb	   *result = NULL;
 
-	if (PgextTryInSubxact(ParseJsonbBody, &a, IsBadJsonError, NULL))
+	if (PgextTryInSubxact(ParseJsonbBody, &a, PgextIsBadInputError, NULL))
 		result = a.result;
 	pfree((char *) a.cstr);
 	return result;
 }
 
-/* Parse "created" (unix seconds, a positive integer of at most 12 digits). */
+/* "created": unix seconds, a JSON integer from 1970 to the year 9999. */
 static bool
-ParseUnixTime(const char *s, TimestampTz *out)
+ParseCreated(JsonbContainer *root, TimestampTz *out)
 {
-	int64		v = 0;
-	const char *p;
+	int64		v;
 
-	if (s == NULL || *s == '\0' || strlen(s) > 12)
-		return false;
-	for (p = s; *p; p++)
-	{
-		if (*p < '0' || *p > '9')
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (v <= 0)
+	if (!JsonInteger(root, "created", &v) || v <= 0 || v > MAX_UNIX_TIME)
 		return false;
 	*out = time_t_to_timestamptz((pg_time_t) v);
 	return true;
@@ -518,8 +583,9 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 		return Reject(r, source, "malformed", jb ? "body is not a JSON object" : "body is not JSON",
 					  received_at);
 	root = &jb->root;
-	id = WebhookJsonText(root, cfg.is_stripe ? "id" : cfg.id_key);
-	type = WebhookJsonText(root, cfg.is_stripe ? "type" : cfg.type_key);
+	/* Stripe's envelope is typed: id and type are JSON strings (a generic source may use numbers). */
+	id = cfg.is_stripe ? WebhookJsonString(root, "id") : WebhookJsonText(root, cfg.id_key);
+	type = cfg.is_stripe ? WebhookJsonString(root, "type") : WebhookJsonText(root, cfg.type_key);
 	if (!ValidLabel(id))
 		return Reject(r, source, "malformed", "missing or invalid event id", received_at);
 	if (!ValidLabel(type))
@@ -527,21 +593,19 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 
 	if (cfg.is_stripe)
 	{
-		char	   *livemode = WebhookJsonText(root, "livemode");
 		JsonbContainer *data = WebhookJsonObject(root, "data");
 		JsonbContainer *obj = data ? WebhookJsonObject(data, "object") : NULL;
-		char	   *object_id = obj ? WebhookJsonText(obj, "id") : NULL;
+		char	   *object_id = obj ? WebhookJsonString(obj, "id") : NULL;
 		bool		live;
 		Datum		v[7];
 		char		nulls[8] = "       ";
 
-		if (!ParseUnixTime(WebhookJsonText(root, "created"), &created))
+		if (!ParseCreated(root, &created))
 			return Reject(r, source, "malformed", "missing or invalid created", received_at);
-		if (livemode == NULL || (strcmp(livemode, "true") != 0 && strcmp(livemode, "false") != 0))
+		if (!JsonBool(root, "livemode", &live))
 			return Reject(r, source, "malformed", "missing or invalid livemode", received_at);
 		if (obj == NULL)
 			return Reject(r, source, "malformed", "missing data.object", received_at);
-		live = strcmp(livemode, "true") == 0;
 		r->event_id = MemoryContextStrdup(callcxt, id);
 		if (live != pgext_stripe_livemode)
 			return Reject(r, source, "livemode_mismatch",
@@ -572,6 +636,39 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 }
 
 /*
+ * The arrival time the replay window is measured from: now() (the server's
+ * clock at the transaction start).  A caller may pass its own received_at
+ * only within RECEIVED_AT_SLACK_S seconds of now(); any time at all only when
+ * the role it runs as (SET ROLE level, not this function's owner) is a
+ * superuser, for tests.  An infinite time is refused from anyone: such a row
+ * would never be removed by retention.  Errors are raised before anything is
+ * written.
+ */
+static TimestampTz
+ReceivedAt(FunctionCallInfo fcinfo)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	TimestampTz t;
+
+	if (PG_ARGISNULL(3))
+		return now;
+	t = PG_GETARG_TIMESTAMPTZ(3);
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE), errhidestmt(true),
+				 errmsg("received_at must be a finite time"),
+				 errhint("Omit received_at: the server's clock is used.")));
+	if ((t > now ? t - now : now - t) > RECEIVED_AT_SLACK_S * USECS_PER_SEC &&
+		!superuser_arg(GetOuterUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errhidestmt(true),
+				 errmsg("received_at must be within %d seconds of now()", RECEIVED_AT_SLACK_S),
+				 errhint("Omit received_at: the server's clock measures the replay window. "
+						 "Only a superuser may pass another time (tests).")));
+	return t;
+}
+
+/*
  * webhook_ingest(source, payload, signature, received_at)
  *   RETURNS pgext.webhook_result (status, event_id)
  */
@@ -594,7 +691,7 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "pgext: webhook_ingest must return a composite type");
 	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	received_at = PG_ARGISNULL(3) ? GetCurrentTransactionStartTimestamp() : PG_GETARG_TIMESTAMPTZ(3);
+	received_at = ReceivedAt(fcinfo);
 
 	SPI_connect();
 	r.status = Ingest(source,

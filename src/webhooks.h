@@ -22,6 +22,15 @@ extern void WebhooksDefineGucs(void);
 /* Text value of key in a jsonb object container (string, number or bool), or NULL. */
 extern char *WebhookJsonText(JsonbContainer *obj, const char *key);
 
+/* The string under key, or NULL if absent or not a JSON string. */
+extern char *WebhookJsonString(JsonbContainer *obj, const char *key);
+
+/*
+ * The text of a JSON number (numeric_out form) as an integer: false for a
+ * fractional value or more than 18 digits; 1700000000.0 is 1700000000.
+ */
+extern bool WebhookIntegerText(const char *s, int64 *out);
+
 /* The object container stored under key, or NULL if absent or not an object. */
 extern JsonbContainer *WebhookJsonObject(JsonbContainer *obj, const char *key);
 

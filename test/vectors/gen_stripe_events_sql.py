@@ -51,6 +51,37 @@ def invoice(inv, cus, sub, price="price_pro", start=P1, end=P2, new_api=True, pr
     return o
 
 
+def inv_line(lid, sub, price="price_pro", start=P1, end=P2, new_api=True, period=True):
+    """One subscription line; sub None = the line names no subscription, period False = no period.
+    start is written as given: an int, a float (1767225600.0) or a string."""
+    line = {"id": lid, "object": "line_item", "quantity": 1}
+    if period:
+        line["period"] = {"start": start, "end": end}
+    if new_api:
+        line["pricing"] = {"type": "price_details", "price_details": {"price": price, "product": "prod_x"}}
+        details = {"proration": False}
+        if sub is not None:
+            details["subscription"] = sub
+        line["parent"] = {"type": "subscription_item_details", "subscription_item_details": details}
+    else:
+        line["price"] = {"id": price, "object": "price"}
+        line["proration"] = False
+        if sub is not None:
+            line["subscription"] = sub
+    return line
+
+
+def invoice_with(inv, cus, sub, lines, new_api=True):
+    """An invoice of subscription sub holding the given lines."""
+    o = {"id": inv, "object": "invoice", "customer": cus, "billing_reason": "subscription_cycle",
+         "lines": {"object": "list", "data": lines}}
+    if new_api:
+        o["parent"] = {"type": "subscription_details", "subscription_details": {"subscription": sub}}
+    else:
+        o["subscription"] = sub
+    return o
+
+
 def state(acct):
     w("""SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - %d AS start_off,
@@ -269,6 +300,160 @@ w("SELECT pgext.stripe_price_set('price_y', 'gift', 1);")
 w("SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);")
 w("SELECT pgext.billing_access(NULL);")
 w("SELECT pgext.stripe_price_remove('price_free') AS removed, pgext.stripe_price_remove('price_free') AS again;")
+
+w("\n-- 11. invoice credits are keyed by subscription, price and period start, and nothing else")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('keyed'), 'cus_keyed');")
+w("-- period.start written 1767225600.0 in one invoice and 1767225600 in another is one period: allocated once")
+deliver("evt_k01", "invoice.paid", T + 2000,
+        invoice_with("in_k1", "cus_keyed", "sub_keyed", [inv_line("il_k1", "sub_keyed", start=float(P1))]))
+deliver("evt_k02", "invoice.paid", T + 2001,
+        invoice_with("in_k2", "cus_keyed", "sub_keyed", [inv_line("il_k2", "sub_keyed", new_api=False)], new_api=False))
+w("-- a line naming another subscription is not this invoice's to allocate")
+deliver("evt_k03", "invoice.paid", T + 2002,
+        invoice_with("in_k3", "cus_keyed", "sub_keyed", [inv_line("il_k3a", "sub_keyed", start=P2, end=P3),
+                                                         inv_line("il_k3b", "sub_elsewhere", start=P2, end=P3)]))
+apply_()
+w("""SELECT l.period_key, l.amount FROM pgext.credit_lots l JOIN pgext.accounts a ON a.id = l.account_id
+ WHERE a.external_id = 'keyed' ORDER BY l.id;""")
+balance("keyed")
+w("-- a line that would allocate but names no subscription or no integer period start fails the event;")
+w("-- no other key is made up (two such invoices for one period would both allocate)")
+deliver("evt_k04", "invoice.paid", T + 2003,
+        invoice_with("in_k4", "cus_keyed", "sub_keyed", [inv_line("il_k4", None, start=P3, end=P3 + 31 * DAY)]))
+deliver("evt_k05", "invoice.paid", T + 2004,
+        invoice_with("in_k5", "cus_keyed", "sub_keyed",
+                     [inv_line("il_k5", None, start=P3, end=P3 + 31 * DAY, new_api=False)], new_api=False))
+deliver("evt_k06", "invoice.paid", T + 2005,
+        invoice_with("in_k6", "cus_keyed", "sub_keyed", [inv_line("il_k6", "sub_keyed", period=False)]))
+deliver("evt_k07", "invoice.paid", T + 2006,
+        invoice_with("in_k7", "cus_keyed", "sub_keyed", [inv_line("il_k7", "sub_keyed", start=P3 + 0.5)]))
+deliver("evt_k08", "invoice.paid", T + 2007,
+        invoice_with("in_k8", "cus_keyed", "sub_keyed", [inv_line("il_k8", "sub_keyed", start=str(P3))]))
+apply_()
+w("""SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;""")
+w("-- after its retries each is a dead letter (last_error says why), and nothing was allocated")
+w("SET pgext.webhook_max_attempts = 2;")
+w("UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08';")
+apply_()
+w("RESET pgext.webhook_max_attempts;")
+w("""SELECT event_id, status, attempts, last_error IS NOT NULL AS has_error FROM pgext.webhook_events
+ WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;""")
+balance("keyed")
+
+w("\n-- 12. errors while applying: transient ones (contention, resources, I/O) leave the event pending,")
+w("-- attempts unchanged, due again in 5 s; other errors count an attempt (backoff 30 s, then more);")
+w("-- a cancel, statement timeout or shutdown is re-thrown and the whole call rolls back")
+w("""CREATE FUNCTION public.inject_fault() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  -- an event settling (applied/ignored/...) raises the SQLSTATE named in its id
+  IF NEW.event_id LIKE 'evt_fault_%' AND NEW.status NOT IN ('pending', 'dead') THEN
+    RAISE EXCEPTION 'injected fault %', pg_catalog.split_part(NEW.event_id, '_', 3)
+      USING ERRCODE = pg_catalog.split_part(NEW.event_id, '_', 3);
+  END IF;
+  RETURN NEW;
+END
+$$;""")
+w("CREATE TRIGGER inject_fault BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.inject_fault();")
+FAULTS = ["40001", "40P01", "55P03", "53200", "53100", "58030", "08006",
+          "22023", "23505", "42501", "P0002", "XX000", "40002"]
+for i, code in enumerate(FAULTS):
+    deliver("evt_fault_" + code, "payment_intent.succeeded", T + 2100 + i, {"id": "pi_fault_" + code, "object": "payment_intent"})
+w("BEGIN;")
+apply_()
+w("""SELECT event_id, status, attempts, (extract(epoch FROM next_attempt_at - pg_catalog.now()))::integer AS retry_in_s,
+       last_error
+  FROM pgext.webhook_events WHERE event_id LIKE 'evt_fault_%' ORDER BY attempts, event_id;""")
+w("COMMIT;")
+for code in ["57014", "57P01", "XX001"]:
+    deliver("evt_fz_" + code, "payment_intent.succeeded", T + 2200, {"id": "pi_fz_" + code, "object": "payment_intent"})
+    deliver("evt_fault_" + code, "payment_intent.succeeded", T + 2201, {"id": "pi_fault_" + code, "object": "payment_intent"})
+    apply_()
+    w("""SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
+ WHERE event_id IN ('evt_fz_%s', 'evt_fault_%s') ORDER BY 1;""" % (code, code))
+    w("UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_%s';" % code)
+w("-- once the cause is gone every one of them applies")
+w("DROP TRIGGER inject_fault ON pgext.webhook_events;")
+w("DROP FUNCTION public.inject_fault();")
+w("UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%';")
+apply_()
+w("""SELECT status, attempts, count(*) FROM pgext.webhook_events
+ WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%' GROUP BY 1, 2 ORDER BY 1, 2;""")
+
+w("\n-- 13. one call applies thousands of events in the memory of one: each event's memory and SPI")
+w("-- results are released after it (pg_backend_memory_contexts sampled at the 500th and the 3000th)")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('bulk'), 'cus_bulk');")
+w("""INSERT INTO pgext.webhook_events (source, event_id, type, object_id, created, livemode, payload, received_at, status)
+SELECT 'stripe', 'evt_bulk_' || pg_catalog.lpad(i::text, 5, '0'), 'customer.subscription.created', 'sub_bulk_' || i,
+       pg_catalog.to_timestamp(%d + i), false,
+       pg_catalog.jsonb_build_object('data', pg_catalog.jsonb_build_object('object', pg_catalog.jsonb_build_object(
+         'id', 'sub_bulk_' || i, 'object', 'subscription', 'customer', 'cus_bulk', 'status', 'active',
+         'current_period_start', %d, 'current_period_end', %d))),
+       pg_catalog.now(), 'pending'
+  FROM pg_catalog.generate_series(1, 3000) i;""" % (T + 3000, P1, P2))
+w("CREATE TABLE public.apply_memory (event_id text, bytes bigint);")
+w("""CREATE FUNCTION public.probe_memory() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.event_id IN ('evt_bulk_00500', 'evt_bulk_03000') AND NEW.status = 'applied' THEN
+    INSERT INTO public.apply_memory
+    SELECT NEW.event_id, pg_catalog.sum(total_bytes) FROM pg_catalog.pg_backend_memory_contexts;
+  END IF;
+  RETURN NEW;
+END
+$$;""")
+w("CREATE TRIGGER probe_memory BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.probe_memory();")
+w("SELECT * FROM pgext.webhook_apply(10000);")
+w("-- (one SPI connection for the whole call kept every result set: about 40 KB per event here)")
+w("""SELECT count(*) AS samples,
+       (pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_03000')
+        - pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_00500')) / 2500 < 1024 AS under_1kb_per_event
+  FROM public.apply_memory;""")
+w("DROP TRIGGER probe_memory ON pgext.webhook_events;")
+w("DROP FUNCTION public.probe_memory();")
+w("DROP TABLE public.apply_memory;")
+w("SELECT count(*) AS bulk_subscriptions FROM pgext.stripe_subscriptions WHERE customer_id = 'cus_bulk';")
+
+w("\n-- 14. who may link which Stripe customer (account_set_stripe_customer): a customer's billing")
+w("-- history stays with its account; once an account has Stripe state only pgext_admin changes its link")
+w("SET ROLE pgext_app;")
+w("-- the app cannot unlink an account that has subscriptions or purchases, nor relink it")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_other');")
+w("-- an account without Stripe state: the app links, unlinks and relinks it")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie');")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie_2');")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);")
+w("RESET ROLE;")
+w("-- an operator (pgext_admin) may unlink acme")
+w("SET ROLE pgext_admin;")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), NULL);")
+w("RESET ROLE;")
+w("SET ROLE pgext_app;")
+w("-- cus_acme's subscriptions and cus_lifer's purchase are recorded for acme and lifer: not linkable elsewhere")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_acme');")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_lifer');")
+w("-- and the app may not link acme again (it has Stripe state)")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');")
+w("RESET ROLE;")
+w("-- a checkout for newbie paid by cus_lifer (unlinked, but its purchase is lifer's) credits newbie")
+w("-- and does not link cus_lifer to newbie")
+deliver("evt_n01", "checkout.session.completed", T + 2300,
+        {"id": "cs_n1", "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+         "client_reference_id": "newbie", "customer": "cus_lifer", "metadata": {"price_id": "price_pack"}})
+apply_()
+balance("newbie")
+w("-- cus_lifer now has purchases for lifer and for newbie: the app can link it to neither;")
+w("-- an operator (pgext_admin) links accounts with Stripe state, deliberately")
+w("SET ROLE pgext_app;")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');")
+w("RESET ROLE;")
+w("SET ROLE pgext_admin;")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');")
+w("SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');")
+w("RESET ROLE;")
+w("SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id IN ('acme', 'lifer', 'newbie') ORDER BY 1;")
 
 w("\n-- the ledger stays consistent and every change was announced")
 w("SELECT count(*) AS audit_rows FROM pgext.credit_audit();")

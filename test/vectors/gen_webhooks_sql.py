@@ -7,6 +7,15 @@ T = 1767225600  # 2026-01-01 00:00:00 UTC
 out = []
 w = out.append
 
+
+def ingest_now(body, received=None):
+    """SQL ingesting body signed at now() (as a role that may not pass another received_at):
+    the signature is computed in SQL by pgcrypto's hmac(), independently of pgext."""
+    return ("""SELECT w.status, w.event_id FROM (SELECT extract(epoch FROM pg_catalog.now())::bigint AS t) n,
+  pgext.webhook_ingest('stripe', %s,
+    't=' || n.t || ',v1=' || pg_catalog.encode(public.hmac(n.t || '.' || %s, '%s', 'sha256'), 'hex')%s) w;"""
+            % (q(body), q(body), CUR, "" if received is None else ",\n    " + received))
+
 w("""-- Webhook intake: signatures, rejections, dedup, generic HMAC sources.
 -- Every signature literal below was computed at authoring time with the
 -- openssl command line, independently of pgext, e.g.
@@ -66,6 +75,33 @@ b8 = event("evt_sig_8", "customer.created", T, {"id": "cus_sig_8", "object": "cu
 w(ingest(CUR, T, b8, received=T + 11))
 w("RESET pgext.webhook_tolerance;")
 
+w("\n-- received_at: only a superuser (tests) may pass an arbitrary arrival time; an app role")
+w("-- only one within 5 s of now(), so it cannot switch the replay window off or shorten retention")
+b_epoch = event("evt_epoch_1", "customer.created", 5, {"id": "cus_epoch", "object": "customer"})
+h_epoch = stripe_header(CUR, 5, b_epoch)
+w("SET ROLE pgext_app;")
+w("-- a delivery signed at t=5 (1970) with received_at = epoch + 5 s: refused, nothing written")
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s', pg_catalog.to_timestamp(5));" % (q(b_epoch), h_epoch))
+w("-- the same delivery measured against the server clock is stale")
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s');" % (q(b_epoch), h_epoch))
+w("-- an earlier received_at would make retention forget the dedup row early: refused")
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s', pg_catalog.now() - interval '40 days');"
+  % (q(b_epoch), h_epoch))
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s', 'infinity');" % (q(b_epoch), h_epoch))
+w("-- within 5 s of now() is taken as given (this delivery is signed now, with pgcrypto's hmac())")
+b_now = event("evt_now_1", "customer.created", T, {"id": "cus_now", "object": "customer"})
+w("BEGIN;")
+w(ingest_now(b_now, "pg_catalog.now() + interval '3 seconds'"))
+w("RESET ROLE;")
+w("""SELECT event_id, received_at - pg_catalog.now() AS received_after_now FROM pgext.webhook_events
+ WHERE event_id IN ('evt_epoch_1', 'evt_now_1') ORDER BY 1;""")
+w("COMMIT;")
+w("SELECT reason, detail FROM pgext.webhook_rejections WHERE received_at > pg_catalog.now() - interval '1 day';")
+w("-- a superuser may pass any finite time (that is how these tests replay 2026-01-01); never infinity")
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s', '-infinity');" % (q(b_epoch), h_epoch))
+w("SELECT status FROM pgext.webhook_ingest('stripe', %s, '%s', 'infinity');" % (q(b_epoch), h_epoch))
+w("SELECT count(*) AS infinite_rows FROM pgext.webhook_events WHERE NOT pg_catalog.isfinite(received_at);")
+
 w("\n-- missing parts and garbage: bad_signature, never an exception")
 b9 = event("evt_sig_9", "customer.created", T, {"id": "cus_sig_9", "object": "customer"})
 s9 = hmac_hex(CUR, "%d.%s" % (T, b9))
@@ -80,6 +116,11 @@ w("-- the header is not case- or space-sensitive beyond Stripe's format: spaces 
 w(ingest(CUR, T, b9, header="t=%d, v1=%s" % (T, s9.upper())))
 
 w("\n-- malformed bodies (correctly signed): status malformed, no event id")
+w("-- nested deeper than the parser allows (class 54, not 22): still malformed, not an exception;")
+w("-- signature: printf '%s.%s' 1767225600 \"$body\" | openssl dgst -sha256 -hmac whsec_test_current")
+deep = "[" * 100000 + "]" * 100000
+w("SELECT status, event_id FROM pgext.webhook_ingest('stripe', repeat('[', 100000) || repeat(']', 100000), '%s', pg_catalog.to_timestamp(%d));"
+  % (stripe_header(CUR, T, deep), T))
 for mb in ["not json", "[1,2,3]", '{"id":"evt_m1","created":%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
            '{"type":"ping","created":%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
            '{"id":"evt_m2","type":"ping","livemode":false,"data":{"object":{"id":"x"}}}',
@@ -90,6 +131,22 @@ for mb in ["not json", "[1,2,3]", '{"id":"evt_m1","created":%d,"livemode":false,
            '{"id":"","type":"ping","created":%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
            '{"id":"evt_m7","type":"ping","created":%d,"livemode":false' % T]:
     w(ingest(CUR, T, mb))
+w("-- Stripe's envelope is typed: livemode a JSON boolean, id and type JSON strings,")
+w("-- created a JSON integer (unix seconds, 1970 to 9999); anything else is malformed")
+for mb in ['{"id":"evt_t1","type":"ping","created":%d,"livemode":"false","data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t2","type":"ping","created":%d,"livemode":0,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t3","type":"ping","created":%d,"livemode":null,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":12345,"type":"ping","created":%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t5","type":7,"created":%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t6","type":"ping","created":"%d","livemode":false,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t7","type":"ping","created":%d.5,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t8","type":"ping","created":0,"livemode":false,"data":{"object":{"id":"x"}}}',
+           '{"id":"evt_t9","type":"ping","created":-%d,"livemode":false,"data":{"object":{"id":"x"}}}' % T,
+           '{"id":"evt_t10","type":"ping","created":1e20,"livemode":false,"data":{"object":{"id":"x"}}}',
+           '{"id":"evt_t11","type":"ping","created":253402300800,"livemode":false,"data":{"object":{"id":"x"}}}']:
+    w(ingest(CUR, T, mb))
+w("-- an integral number written with a zero fraction is the same integer")
+w(ingest(CUR, T, '{"id":"evt_typed_1","type":"ping","created":%d.000,"livemode":false,"data":{"object":{"id":"obj_typed_1"}}}' % T))
 w("SELECT status FROM pgext.webhook_ingest('stripe', NULL, '%s', pg_catalog.to_timestamp(%d));" % (stripe_header(CUR, T, ""), T))
 w("-- bodies over 1 MB are refused before any HMAC or parsing work")
 w("SELECT status FROM pgext.webhook_ingest('stripe', pg_catalog.repeat('x', 1048577), '%s', pg_catalog.to_timestamp(%d));" % (stripe_header(CUR, T, "x"), T))
@@ -170,7 +227,7 @@ w(ingest(CUR, T, b9))
 w("RESET ROLE;")
 w("SET ROLE pgext_app;")
 bp = event("evt_role_1", "customer.created", T, {"id": "cus_role_1", "object": "customer"})
-w(ingest(CUR, T, bp))
+w(ingest_now(bp))
 w("SELECT count(*) AS rows_visible FROM pgext.webhook_events;")
 w("SELECT pgext.webhook_replay_dead();")
 w("RESET ROLE;")
