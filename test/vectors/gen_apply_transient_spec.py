@@ -30,6 +30,7 @@ open("test/specs/webhook_apply_transient.spec", "w").write("""# A lock the effec
 # even if the timeout fires before the tester notices the wait.
 setup
 {
+  SET LOCAL pgext.confirm_drop = on;
   DROP EXTENSION IF EXISTS pgext CASCADE;
   CREATE EXTENSION pgext;
 }
