@@ -303,8 +303,9 @@ CREATE TABLE pgext.secrets (
   CONSTRAINT secrets_sealed_valid CHECK (pg_catalog.octet_length(sealed) > 29),
   CONSTRAINT secrets_name_unique UNIQUE NULLS NOT DISTINCT (account_id, name)
 );
--- secret_rewrap finds rows under older key versions through this.
-CREATE INDEX secrets_key_version ON pgext.secrets (key_version);
+-- secret_rewrap walks rows under other key versions through this, in
+-- (key_version, id) order (keyset pagination past rows it has to skip).
+CREATE INDEX secrets_key_version ON pgext.secrets (key_version, id);
 
 -- Batched use counts from shared memory (pgext.secret_audit_flush()).
 -- op: set | get | masked | delete | rewrap | import | dropped (uses not
@@ -325,7 +326,7 @@ CREATE TABLE pgext.secret_audit (
   CONSTRAINT secret_audit_op_valid
     CHECK (op IN ('set', 'get', 'masked', 'delete', 'rewrap', 'import', 'dropped')),
   CONSTRAINT secret_audit_outcome_valid
-    CHECK (outcome IN ('ok', 'not_found', 'expired', 'decrypt_failed', 'key_missing')),
+    CHECK (outcome IN ('ok', 'not_found', 'expired', 'decrypt_failed', 'key_missing', 'denied')),
   CONSTRAINT secret_audit_count_positive CHECK (count > 0)
 );
 CREATE INDEX secret_audit_secret ON pgext.secret_audit (secret_id, id);
