@@ -268,7 +268,9 @@ GRANT SELECT ON pgext.accounts, pgext.credit_lots, pgext.credit_reservations, pg
 -- tables hold only ciphertext.  Master keys come from the postmaster-only
 -- setting pgext.master_key_command and never enter the database.
 --   pgext_secret_reader  may decrypt: secret_get, secret_masked
---   pgext_secret_writer  may store, mask and delete, but never read plaintext
+--   pgext_secret_writer  may store, mask and delete, but never read plaintext;
+--                        platform secrets (account NULL) only as a member of
+--                        pgext_admin too (checked in C, src/secrets.c)
 --   pgext_admin          rotation (secret_rewrap), audit flush, key versions
 DO $$
 BEGIN
@@ -286,7 +288,7 @@ GRANT USAGE ON SCHEMA pgext TO pgext_secret_reader, pgext_secret_writer;
 -- One row per (account, name); account_id NULL = a platform secret.
 -- sealed = 0x01 || nonce || ciphertext || tag, bound (AAD) to id, account_id,
 -- name, expires_at and key_version: see src/secret_box.h.  last4 is what a
--- mask may show: the last 4 characters of a value of 12 or more characters,
+-- mask may show: the last 4 characters of a value of 16 or more characters,
 -- '' for shorter ones; masking therefore needs no key and no decrypt right.
 CREATE TABLE pgext.secrets (
   id          uuid PRIMARY KEY,

@@ -551,9 +551,11 @@ LookupAndOpen(const text *name, const pg_uuid_t *account, SecretAuditOp op,
 }
 
 /*
- * The characters a mask may show: the last 4 of a value of at least 12
- * characters, nothing of a shorter one.  Stored in pgext.secrets.last4, so
- * masking needs neither a key nor the right to decrypt.
+ * The characters a mask may show: the last 4 of a value of at least 16
+ * characters, nothing of a shorter one (last4 is stored in clear beside the
+ * ciphertext: 4 characters of a 12-character value would be a third of it).
+ * Stored in pgext.secrets.last4, so masking needs neither a key nor the
+ * right to decrypt.
  */
 static char *
 Last4(const char *plain, int len)
@@ -813,7 +815,7 @@ SecretMaskedBody(FunctionCallInfo fcinfo)
 /*
  * secret_masked(name, account DEFAULT NULL) RETURNS text: '…' plus the last
  * 4 characters of the value ('…7f3a'), or only '…' when the value is shorter
- * than 12 characters.  Decrypts nothing (see Last4), so writers may call it,
+ * than 16 characters.  Decrypts nothing (see Last4), so writers may call it,
  * and it works on expired secrets too (to show which one expired).
  */
 Datum
