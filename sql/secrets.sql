@@ -232,6 +232,7 @@ BEGIN
   RAISE EXCEPTION 'stand-in failure: 0xc3 0x28' USING ERRCODE = $2;
 END
 $$;
+ALTER EXTENSION pgcrypto ADD FUNCTION pgp_sym_decrypt(bytea, text);
 CREATE FUNCTION pg_temp.import_outcome(code text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
   PERFORM pgext.secret_import_pgp('legacy:standin', '\x00'::bytea, code);
