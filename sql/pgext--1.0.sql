@@ -268,7 +268,9 @@ GRANT SELECT ON pgext.accounts, pgext.credit_lots, pgext.credit_reservations, pg
 -- tables hold only ciphertext.  Master keys come from the postmaster-only
 -- setting pgext.master_key_command and never enter the database.
 --   pgext_secret_reader  may decrypt: secret_get, secret_masked
---   pgext_secret_writer  may store, mask and delete, but never read plaintext
+--   pgext_secret_writer  may store, mask and delete, but never read plaintext;
+--                        platform secrets (account NULL) only as a member of
+--                        pgext_admin too (checked in C, src/secrets.c)
 --   pgext_admin          rotation (secret_rewrap), audit flush, key versions
 DO $$
 BEGIN
@@ -286,7 +288,7 @@ GRANT USAGE ON SCHEMA pgext TO pgext_secret_reader, pgext_secret_writer;
 -- One row per (account, name); account_id NULL = a platform secret.
 -- sealed = 0x01 || nonce || ciphertext || tag, bound (AAD) to id, account_id,
 -- name, expires_at and key_version: see src/secret_box.h.  last4 is what a
--- mask may show: the last 4 characters of a value of 12 or more characters,
+-- mask may show: the last 4 characters of a value of 16 or more characters,
 -- '' for shorter ones; masking therefore needs no key and no decrypt right.
 CREATE TABLE pgext.secrets (
   id          uuid PRIMARY KEY,
@@ -303,8 +305,9 @@ CREATE TABLE pgext.secrets (
   CONSTRAINT secrets_sealed_valid CHECK (pg_catalog.octet_length(sealed) > 29),
   CONSTRAINT secrets_name_unique UNIQUE NULLS NOT DISTINCT (account_id, name)
 );
--- secret_rewrap finds rows under older key versions through this.
-CREATE INDEX secrets_key_version ON pgext.secrets (key_version);
+-- secret_rewrap walks rows under other key versions through this, in
+-- (key_version, id) order (keyset pagination past rows it has to skip).
+CREATE INDEX secrets_key_version ON pgext.secrets (key_version, id);
 
 -- Batched use counts from shared memory (pgext.secret_audit_flush()).
 -- op: set | get | masked | delete | rewrap | import | dropped (uses not
@@ -325,7 +328,7 @@ CREATE TABLE pgext.secret_audit (
   CONSTRAINT secret_audit_op_valid
     CHECK (op IN ('set', 'get', 'masked', 'delete', 'rewrap', 'import', 'dropped')),
   CONSTRAINT secret_audit_outcome_valid
-    CHECK (outcome IN ('ok', 'not_found', 'expired', 'decrypt_failed', 'key_missing')),
+    CHECK (outcome IN ('ok', 'not_found', 'expired', 'decrypt_failed', 'key_missing', 'denied')),
   CONSTRAINT secret_audit_count_positive CHECK (count > 0)
 );
 CREATE INDEX secret_audit_secret ON pgext.secret_audit (secret_id, id);

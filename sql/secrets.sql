@@ -28,13 +28,21 @@ SELECT pgext.secret_set('stripe:api_key', 'sk_test_first_value_0001') AS first_i
 SELECT pgext.secret_set('stripe:api_key', 'sk_test_second_value_0002') = :'first_id' AS same_id;
 SELECT pgext.secret_get('stripe:api_key');
 SELECT count(*) FROM pgext.secrets WHERE name = 'stripe:api_key';
--- masks: last 4 characters from 12 characters on, nothing below; multibyte-safe
+-- masks: last 4 characters from 16 characters on, nothing below (last4 is
+-- stored in clear: 4 of 12 characters would be a third of the secret); multibyte-safe
 SELECT pgext.secret_set('short', 'abc') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('short');
 SELECT pgext.secret_set('eleven', '12345678901') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('eleven');
 SELECT pgext.secret_set('twelve', '123456789012') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('twelve');
+SELECT pgext.secret_set('fifteen', '123456789012345') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('fifteen');
+SELECT pgext.secret_set('sixteen', '1234567890123456') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('sixteen');
+SELECT pgext.secret_set('sixteen-chars', 'äöüäöüäöüäöüäöüä') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('sixteen-chars');
+SELECT last4 FROM pgext.secrets WHERE name IN ('twelve', 'fifteen') GROUP BY 1;
 SELECT pgext.secret_set('unicode', 'pässwörd-ÄÖÜ-ßéèø') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('unicode'), pgext.secret_get('unicode');
 -- the table holds only ciphertext, sealed under the newest key version
@@ -77,6 +85,7 @@ SELECT pgext.secret_masked('x');
 SELECT pgext.secret_masked(NULL, :'a');
 SELECT pgext.secret_delete(NULL);
 SELECT pgext.secret_rewrap(0);
+SELECT pgext.secret_rewrap(100001);
 SELECT pgext.secret_rewrap(NULL);
 SELECT count(*) FROM pgext.secrets WHERE name = 'x';
 SELECT pgext.secret_set(repeat('n', 255), 'longest name') IS NOT NULL AS stored;
@@ -124,7 +133,8 @@ SELECT pgext.secret_get('stripe:api_key');
 SELECT pgext.secret_set('openai:api_key', 'sk-tenant-b-repaired-000000', :'b') IS NOT NULL AS stored;
 SELECT pgext.secret_get('openai:api_key', :'b');
 SELECT pgext.secret_delete(name) FROM pgext.secrets
- WHERE name IN ('dup1', 'dup2', 'eleven', 'twelve', 'unicode') ORDER BY name;
+ WHERE name IN ('dup1', 'dup2', 'eleven', 'twelve', 'fifteen', 'sixteen', 'sixteen-chars', 'unicode')
+ ORDER BY name;
 
 -- expiry: readable until expires_at, refused afterwards (polled, not slept)
 SELECT pgext.secret_set('short-lived', 'temporary-token-123456', NULL,
@@ -176,6 +186,30 @@ SELECT key_version, count(*) FROM pgext.secrets GROUP BY 1 ORDER BY 1;
 SELECT pgext.secret_get('old-1'), pgext.secret_get('old-2', :'a'), pgext.secret_get('old-3', :'b');
 SELECT pgext.secret_get('openai:api_key', :'a');
 
+-- rewrap skips rows it cannot decrypt (WARNING naming them, counted in the
+-- audit) and rewraps the rest; such rows never block later calls
+SET pgext.secret_encrypt_version = 1;
+SELECT count(pgext.secret_set('rw-' || i, 'rewrap-skip-value-' || i)) FROM generate_series(1, 4) i;
+SELECT pgext.secret_set('rw-tampered', 'rewrap-skip-value-tampered', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_set('rw-missing', 'rewrap-skip-value-missing') IS NOT NULL AS stored;
+RESET pgext.secret_encrypt_version;
+-- a ciphertext moved to the smallest id (sorts first) and one under a key version not loaded
+UPDATE pgext.secrets SET id = '00000000-0000-4000-8000-000000000001' WHERE name = 'rw-tampered';
+UPDATE pgext.secrets SET key_version = 7 WHERE name = 'rw-missing';
+SELECT pgext.secret_audit_flush() >= 0 AS drained;
+-- batch 1: the tampered row is skipped, one good row is rewrapped
+SELECT pgext.secret_rewrap(1);
+SELECT pgext.secret_rewrap();
+SELECT pgext.secret_rewrap();
+SELECT name, key_version FROM pgext.secrets WHERE name LIKE 'rw-%' ORDER BY name;
+SELECT pgext.secret_get('rw-1'), pgext.secret_get('rw-4');
+SELECT pgext.secret_audit_flush() > 0 AS flushed;
+SELECT name, account_id IS NOT NULL AS acct, outcome, sum(count) AS uses
+  FROM pgext.secret_audit WHERE op = 'rewrap' AND name LIKE 'rw-%'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3;
+SELECT count(pgext.secret_delete(name, account_id)) FROM pgext.secrets WHERE name LIKE 'rw-%';
+SELECT pgext.secret_rewrap();
+
 -- migration from pgcrypto's pgp_sym_encrypt
 SELECT pgext.secret_import_pgp('legacy:token', pgp_sym_encrypt('legacy-token-value-42', 'old-pass'),
                                'old-pass', :'a') IS NOT NULL AS imported;
@@ -186,12 +220,40 @@ SELECT pgext.secret_import_pgp('legacy:bad', NULL, 'old-pass');
 SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('', 'old-pass'), 'old-pass');
 SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('v', 'p'), 'p', NULL, now() - interval '1 day');
 SELECT count(*) FROM pgext.secrets WHERE name = 'legacy:bad';
+-- only what a wrong passphrase or damaged ciphertext raises (39000, class 22)
+-- is a decrypt failure; a cancel, out of memory or a serialization failure
+-- surfaces with its own SQLSTATE.  A stand-in pgp_sym_decrypt (rolled back
+-- afterwards) raises the SQLSTATE passed as the passphrase.
+BEGIN;
+ALTER EXTENSION pgcrypto DROP FUNCTION pgp_sym_decrypt(bytea, text);
+DROP FUNCTION pgp_sym_decrypt(bytea, text);
+CREATE FUNCTION pgp_sym_decrypt(bytea, text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'stand-in failure: 0xc3 0x28' USING ERRCODE = $2;
+END
+$$;
+ALTER EXTENSION pgcrypto ADD FUNCTION pgp_sym_decrypt(bytea, text);
+CREATE FUNCTION pg_temp.import_outcome(code text) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pgext.secret_import_pgp('legacy:standin', '\x00'::bytea, code);
+  RETURN 'imported';
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+  RETURN SQLSTATE || ' ' || SQLERRM;
+END
+$$;
+SELECT code, pg_temp.import_outcome(code)
+  FROM (VALUES ('57014'), ('53200'), ('40001'), ('39000'), ('22021')) v(code);
+ROLLBACK;
+SELECT pgext.secret_import_pgp('legacy:bad', pgp_sym_encrypt('legacy-token-value-44', 'old-pass'),
+                               'wrong-pass');
 
 -- roles: readers decrypt; writers store, mask and delete but never read plaintext
 CREATE ROLE regress_secret_reader IN ROLE pgext_secret_reader;
 CREATE ROLE regress_secret_writer IN ROLE pgext_secret_writer;
 CREATE ROLE regress_secret_admin IN ROLE pgext_admin;
+CREATE ROLE regress_secret_platform IN ROLE pgext_admin, pgext_secret_writer;
 CREATE ROLE regress_secret_nobody;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_platform_signing_secret_0001') IS NOT NULL AS stored;
 SET ROLE regress_secret_writer;
 SELECT pgext.secret_set('anthropic:api_key', 'sk-ant-writer-stored-9f3a', :'a') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('anthropic:api_key', :'a');
@@ -199,8 +261,37 @@ SELECT name, last4, key_version FROM pgext.secret_catalog WHERE name = 'anthropi
 SELECT pgext.secret_get('anthropic:api_key', :'a');
 SELECT count(*) FROM pgext.secrets;
 SELECT pgext.secret_rewrap();
-SELECT pgext.secret_import_pgp('legacy:writer', pgp_sym_encrypt('writer-imported-value', 'p'), 'p') IS NOT NULL AS imported;
+SELECT pgext.secret_import_pgp('legacy:writer', pgp_sym_encrypt('writer-imported-value', 'p'), 'p', :'a') IS NOT NULL AS imported;
+-- writers change tenant secrets only: platform secrets (account NULL) need pgext_admin
+SELECT pgext.secret_set('webhook:stripe', 'whsec_attacker_chosen_secret_0002');
+SELECT pgext.secret_set('stripe:api_key', 'sk_test_attacker_chosen_key_0003', NULL);
+SELECT pgext.secret_set('brand-new-platform-secret', 'value-of-at-least-16');
+SELECT pgext.secret_import_pgp('webhook:stripe', pgp_sym_encrypt('whsec_attacker_chosen_0004', 'p'), 'p');
+SELECT pgext.secret_delete('webhook:stripe');
+SELECT pgext.secret_delete('no-such-platform-secret');
+SELECT pgext.secret_masked('webhook:stripe');
 RESET ROLE;
+-- nor through a SECURITY DEFINER function owned by a superuser: the session's role counts
+CREATE FUNCTION regress_set_platform_secret(v text) RETURNS uuid
+  LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+  AS $$ SELECT pgext.secret_set('webhook:stripe', v) $$;
+GRANT EXECUTE ON FUNCTION regress_set_platform_secret(text) TO regress_secret_writer;
+SET ROLE regress_secret_writer;
+SELECT regress_set_platform_secret('whsec_attacker_chosen_secret_0005');
+RESET ROLE;
+DROP FUNCTION regress_set_platform_secret(text);
+SELECT pgext.secret_get('webhook:stripe'), pgext.secret_get('stripe:api_key');
+SELECT count(*) FROM pgext.secrets WHERE name = 'brand-new-platform-secret';
+-- a member of pgext_admin (with the writer's functions) may change them
+SET ROLE regress_secret_platform;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_platform_signing_secret_0006') IS NOT NULL AS stored;
+SELECT pgext.secret_import_pgp('webhook:stripe:previous', pgp_sym_encrypt('whsec_platform_signing_secret_0001', 'p'), 'p') IS NOT NULL AS imported;
+SELECT pgext.secret_set('openai:api_key', 'sk-tenant-a-by-platform-admin', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_delete('webhook:stripe:previous');
+RESET ROLE;
+SELECT pgext.secret_get('webhook:stripe');
+SELECT pgext.secret_set('openai:api_key', 'sk-tenant-a-0123456789abcdef', :'a') IS NOT NULL AS stored;
+SELECT pgext.secret_delete('webhook:stripe');
 SET ROLE regress_secret_reader;
 SELECT pgext.secret_get('anthropic:api_key', :'a');
 SELECT pgext.secret_masked('anthropic:api_key', :'a');
@@ -258,4 +349,5 @@ RESET log_statement;
 RESET log_parameter_max_length_on_error;
 SELECT pgext.secret_logging_risks();
 
-DROP ROLE regress_secret_reader, regress_secret_writer, regress_secret_admin, regress_secret_nobody;
+DROP ROLE regress_secret_reader, regress_secret_writer, regress_secret_admin,
+  regress_secret_platform, regress_secret_nobody;

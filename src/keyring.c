@@ -17,10 +17,18 @@
  * another's.  Account keys are cached per backend.
  *
  * Key material lives in anonymous private mappings that are excluded from
- * core dumps (MADV_DONTDUMP), locked in RAM when the memlock limit allows,
- * and wiped at process exit.  Backends are fork()ed from the postmaster and
- * so inherit the root keys; nothing is ever written to shared memory, a GUC,
- * a table or the log.  (Under EXEC_BACKEND, which Linux builds do not use,
+ * core dumps (MADV_DONTDUMP), locked in RAM (mlock) when the memlock limit
+ * allows, and wiped at process exit.  Backends are fork()ed from the
+ * postmaster and so inherit the root keys.  fork() keeps MADV_DONTDUMP (a
+ * flag of the mapping) but not memory locks, so every process locks the root
+ * key page again on its first use of the keyring (KeyringRequire); the page
+ * is made read-only after loading, so that lock does not copy it (no
+ * copy-on-write break) and it stays the postmaster's one physical copy.  The
+ * per-backend account key cache is mapped and locked by the backend itself.
+ * At start the postmaster checks that the memlock limit allows all of this
+ * and, if not, logs one WARNING (keys may then reach swap); a backend whose
+ * lock fails anyway says so once in the server log.  Nothing is ever written
+ * to shared memory, a GUC, a table or the log.  (Under EXEC_BACKEND, which Linux builds do not use,
  * each backend would re-run _PG_init and with it the command.)  The setting
  * is PGC_POSTMASTER, so keys change only on a restart, never on SIGHUP.
  */
@@ -74,6 +82,8 @@ typedef struct KeyringKeys
 static KeyringStatus keyring_status = KEYRING_NOT_LOADED;
 static char keyring_reason[256];	/* why it failed; never key material */
 static KeyringKeys *keyring = NULL; /* in its own mapping, see above */
+static pid_t keyring_locked_pid = 0;	/* process that has locked it (mlock) */
+static bool key_lock_warned = false;	/* a lock failure was reported */
 
 /* Per-backend cache of derived account keys (4-way set associative). */
 typedef struct AccountKeySlot
@@ -109,7 +119,8 @@ KeyringFail(const char *fmt,...)
 static void
 KeyringWipeAtExit(int code, Datum arg)
 {
-	if (keyring != NULL)
+	if (keyring != NULL &&
+		mprotect(keyring, sizeof(KeyringKeys), PROT_READ | PROT_WRITE) == 0)
 		OPENSSL_cleanse(keyring, sizeof(KeyringKeys));
 }
 
@@ -119,6 +130,27 @@ AccountCacheWipeAtExit(int code, Datum arg)
 {
 	if (account_cache != NULL)
 		OPENSSL_cleanse(account_cache, sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE);
+}
+
+/*
+ * Lock key pages in RAM, best effort: a low RLIMIT_MEMLOCK only means they
+ * may be swapped.  The first failure in a backend is logged (LOG, server log
+ * only) unless the postmaster already warned at start that the limit is too
+ * low for every process.
+ */
+static bool
+LockKeyMemory(void *p, Size size)
+{
+	if (mlock(p, size) == 0)
+		return true;
+	if (!IsUnderPostmaster || key_lock_warned)
+		return false;			/* the postmaster reports in KeyringSeal */
+	key_lock_warned = true;
+	ereport(LOG,
+			(errmsg("pgext: could not lock master key memory in RAM: %m"),
+			 errdetail("The keys of this server process may be written to swap."),
+			 errhint("Raise the memlock limit of the server (ulimit -l, or LimitMEMLOCK= in its systemd unit) and restart it.")));
+	return false;
 }
 
 /* Map zeroed memory for key material (see file header); NULL on failure. */
@@ -133,10 +165,47 @@ MapKeyMemory(Size size)
 #ifdef MADV_DONTDUMP
 	(void) madvise(p, size, MADV_DONTDUMP);
 #endif
-	/* Best effort: a low RLIMIT_MEMLOCK only means the page may be swapped. */
-	(void) mlock(p, size);
+	(void) LockKeyMemory(p, size);
 	memset(p, 0, size);
 	return p;
+}
+
+/*
+ * At postmaster start, after the keys are loaded: make their page read-only
+ * (see file header) and check that each process could lock what it needs
+ * (the root keys, which are locked already, plus one account key cache):
+ * if not, one WARNING now instead of a failure in every backend.
+ */
+static void
+KeyringSeal(void)
+{
+	Size		cache_size = sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE;
+	void	   *probe;
+	bool		locked;
+
+	if (mprotect(keyring, sizeof(KeyringKeys), PROT_READ) != 0)
+		ereport(WARNING,
+				(errmsg("pgext: could not make the master key page read-only: %m")));
+	/* the root key page was locked when mapped; is it still? try again */
+	if (!LockKeyMemory(keyring, sizeof(KeyringKeys)))
+		locked = false;
+	else
+	{
+		probe = mmap(NULL, cache_size, PROT_READ | PROT_WRITE,
+					 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		locked = probe != MAP_FAILED && mlock(probe, cache_size) == 0;
+		if (probe != MAP_FAILED)
+			(void) munmap(probe, cache_size);
+	}
+	if (!locked)
+	{
+		key_lock_warned = true; /* inherited: backends stay quiet */
+		ereport(WARNING,
+				(errmsg("pgext: the memlock limit is too low to lock master keys in RAM; they may be written to swap"),
+				 errdetail("Each server process locks %zu kB of key memory.",
+						   (TYPEALIGN(4096, sizeof(KeyringKeys)) + TYPEALIGN(4096, cache_size)) / 1024),
+				 errhint("Raise the memlock limit of the server (ulimit -l, or LimitMEMLOCK= in its systemd unit) and restart it.")));
+	}
 }
 
 /* Map the page(s) that hold the root keys; false if that is impossible. */
@@ -144,6 +213,7 @@ static bool
 KeyringMap(void)
 {
 	keyring = MapKeyMemory(sizeof(KeyringKeys));
+	keyring_locked_pid = MyProcPid;
 	if (keyring == NULL)
 		return false;
 	on_proc_exit(KeyringWipeAtExit, (Datum) 0);
@@ -432,6 +502,7 @@ KeyringLoad(void)
 	if (keyring_status != KEYRING_FAILED)
 	{
 		keyring_status = KEYRING_READY;
+		KeyringSeal();
 		ereport(LOG,
 				(errmsg("pgext: loaded %d master key version(s) from pgext.master_key_command; newest is %d",
 						keyring->nkeys, (int) keyring->slots[keyring->nkeys - 1].version)));
@@ -450,6 +521,19 @@ report:
 			 errhint("Fix the command so it exits 0 and prints only lines \"<version>:<64 hex digits>\", then restart the server.")));
 }
 
+/*
+ * Lock the root key page in this process on its first use of the keyring:
+ * memory locks are not inherited through fork() (see file header).
+ */
+static void
+KeyringLockHere(void)
+{
+	if (keyring_locked_pid == MyProcPid || keyring == NULL)
+		return;
+	keyring_locked_pid = MyProcPid;
+	(void) LockKeyMemory(keyring, sizeof(KeyringKeys));
+}
+
 /* Raise a clear ERROR unless the keys are loaded. */
 void
 KeyringRequire(void)
@@ -458,6 +542,7 @@ KeyringRequire(void)
 	switch (keyring_status)
 	{
 		case KEYRING_READY:
+			KeyringLockHere();
 			return;
 		case KEYRING_UNSET:
 			ereport(ERROR,
@@ -489,6 +574,7 @@ RootKey(int32 version)
 
 	if (keyring_status != KEYRING_READY)
 		return NULL;
+	KeyringLockHere();
 	for (i = 0; i < keyring->nkeys; i++)
 		if (keyring->slots[i].version == version)
 			return keyring->slots[i].key;

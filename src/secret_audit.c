@@ -93,7 +93,7 @@ static const char *const op_names[SECRET_OP_COUNT_] = {
 	"set", "get", "masked", "delete", "rewrap", "import"
 };
 static const char *const outcome_names[SECRET_OUTCOME_COUNT_] = {
-	"ok", "not_found", "expired", "decrypt_failed", "key_missing"
+	"ok", "not_found", "expired", "decrypt_failed", "key_missing", "denied"
 };
 
 static int	audit_slots = 1024;

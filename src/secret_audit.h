@@ -26,6 +26,7 @@ typedef enum SecretAuditOutcome
 	SECRET_OUTCOME_EXPIRED,
 	SECRET_OUTCOME_DECRYPT_FAILED,
 	SECRET_OUTCOME_KEY_MISSING,
+	SECRET_OUTCOME_DENIED,		/* a platform secret changed without pgext_admin */
 	SECRET_OUTCOME_COUNT_
 } SecretAuditOutcome;
 

@@ -133,6 +133,14 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 	return sealed;
 }
 
+/* Whether a sealed value has our format byte and room for nonce and tag. */
+bool
+SecretBoxWellFormed(const bytea *sealed)
+{
+	return VARSIZE_ANY_EXHDR(sealed) >= SECRET_BOX_OVERHEAD &&
+		((const unsigned char *) VARDATA_ANY(sealed))[0] == SECRET_BOX_FORMAT;
+}
+
 /* Open a sealed value; NULL when authentication fails.  See header. */
 char *
 SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
@@ -153,7 +161,7 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	int			fin = 0;
 	bool		ok;
 
-	if (ct_len < 0 || in[0] != SECRET_BOX_FORMAT)
+	if (!SecretBoxWellFormed(sealed))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("stored ciphertext of secret \"%.*s\" is malformed", b->name_len, b->name),

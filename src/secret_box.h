@@ -47,6 +47,9 @@ typedef struct SecretBinding
  */
 extern bytea *SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len);
 
+/* Whether a sealed value has the format and minimum length above. */
+extern bool SecretBoxWellFormed(const bytea *sealed);
+
 /*
  * Open a sealed value.  On success returns a palloc'd buffer of *plain_len
  * bytes (plus a terminating NUL) that the caller must wipe when done.
