@@ -444,6 +444,15 @@ GRANT EXECUTE ON FUNCTION
   pgext.secret_delete(text, uuid),
   pgext.secret_import_pgp(text, bytea, text, uuid, timestamptz)
   TO pgext_secret_writer;
+-- Operators store and rotate the platform's secrets (webhook:stripe,
+-- stripe:api_key, ...) without also being writers; reading plaintext still
+-- needs pgext_secret_reader, and "webhook:" platform secrets both.
+GRANT EXECUTE ON FUNCTION
+  pgext.secret_set(text, text, uuid, timestamptz),
+  pgext.secret_masked(text, uuid),
+  pgext.secret_delete(text, uuid),
+  pgext.secret_import_pgp(text, bytea, text, uuid, timestamptz)
+  TO pgext_admin;
 GRANT EXECUTE ON FUNCTION
   pgext.secret_rewrap(integer),
   pgext.secret_key_versions(),

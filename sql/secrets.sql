@@ -292,6 +292,19 @@ RESET ROLE;
 SELECT pgext.secret_get('webhook:stripe');
 SELECT pgext.secret_set('openai:api_key', 'sk-tenant-a-0123456789abcdef', :'a') IS NOT NULL AS stored;
 SELECT pgext.secret_delete('webhook:stripe');
+-- an operator (pgext_admin alone, no writer role) stores and removes platform secrets
+SET ROLE regress_secret_admin;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_platform_signing_secret_0007') IS NOT NULL AS stored;
+SELECT pgext.secret_set('stripe:api_key', 'sk_test_platform_key_by_operator_08') IS NOT NULL AS stored;
+SELECT pgext.secret_masked('stripe:api_key');
+RESET ROLE;
+-- a reader may read the platform's API keys, but never its webhook signing secrets
+SET ROLE regress_secret_reader;
+SELECT pgext.secret_get('stripe:api_key');
+SELECT pgext.secret_get('webhook:stripe');
+SELECT pgext.secret_masked('webhook:stripe');
+RESET ROLE;
+SELECT pgext.secret_delete('webhook:stripe');
 SET ROLE regress_secret_reader;
 SELECT pgext.secret_get('anthropic:api_key', :'a');
 SELECT pgext.secret_masked('anthropic:api_key', :'a');

@@ -314,11 +314,26 @@ RequirePlatformRight(const text *name, const pg_uuid_t *account, SecretAuditOp o
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied to %s platform secret \"%.*s\"",
-					op == SECRET_OP_DELETE ? "delete" : op == SECRET_OP_IMPORT ? "import" : "set",
+					op == SECRET_OP_DELETE ? "delete" : op == SECRET_OP_IMPORT ? "import" :
+					op == SECRET_OP_GET ? "read" : "set",
 					(int) VARSIZE_ANY_EXHDR(name), VARDATA_ANY(name)),
+			 op == SECRET_OP_GET ?
+			 errdetail("Webhook signing secrets of the platform (\"webhook:...\") are read only by pgext itself and by members of pgext_admin; role \"%s\" may not read them.",
+					   GetUserNameFromId(caller, false)) :
 			 errdetail("Platform secrets (account NULL) may be changed only by members of pgext_admin; role \"%s\" may change tenant secrets only.",
 					   GetUserNameFromId(caller, false)),
-			 errhint("Run it as a member of pgext_admin (GRANT pgext_admin TO ...; it also needs pgext_secret_writer), or pass the tenant's account.")));
+			 errhint("Run it as a member of pgext_admin (GRANT pgext_admin TO ...), or pass the tenant's account.")));
+}
+
+/*
+ * A webhook signing secret ("webhook:..." of the platform)?  pgext verifies
+ * signatures itself, so nobody outside needs to read these; a reader who
+ * could would be able to sign its own deliveries (and mint credits).
+ */
+static bool
+IsSigningSecretName(const text *name)
+{
+	return VARSIZE_ANY_EXHDR(name) >= 8 && memcmp(VARDATA_ANY(name), "webhook:", 8) == 0;
 }
 
 /* Error: the named secret does not exist (or its account does not). */
@@ -762,9 +777,13 @@ static Datum
 SecretGetBody(FunctionCallInfo fcinfo)
 {
 	text	   *name = NameArg(fcinfo, 0);
+	pg_uuid_t  *account = AccountArg(fcinfo, 1);
 	int			len;
-	char	   *plain = LookupAndOpen(name, AccountArg(fcinfo, 1), SECRET_OP_GET,
-									  false, false, &len);
+	char	   *plain;
+
+	if (account == NULL && IsSigningSecretName(name))
+		RequirePlatformRight(name, account, SECRET_OP_GET);
+	plain = LookupAndOpen(name, account, SECRET_OP_GET, false, false, &len);
 
 	return PointerGetDatum(cstring_to_text_with_len(plain, len));
 }
