@@ -8,6 +8,14 @@ SELECT pgext.account_create('acct-a', 'unlimited');
 SELECT pgext.account_set_credit_mode(id, 'unlimited') FROM pgext.accounts WHERE external_id = 'acct-a';
 SELECT credit_mode FROM pgext.accounts WHERE external_id = 'acct-a';
 SELECT pgext.account_set_credit_mode(id, 'metered') FROM pgext.accounts WHERE external_id = 'acct-a';
+-- REPEATABLE READ: an existing account is returned, a new one created (once), the mode checked
+-- (concurrent creation under each isolation level: test/specs/account_create_race.spec)
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT pgext.account_create('acct-a') = (SELECT id FROM pgext.accounts WHERE external_id = 'acct-a') AS same_id;
+SELECT pgext.account_create('acct-rr') = pgext.account_create('acct-rr') AS same_id;
+SELECT count(*) FROM pgext.accounts WHERE external_id = 'acct-rr';
+SELECT pgext.account_create('acct-rr', 'unlimited');
+ROLLBACK;
 -- bad inputs
 SELECT pgext.account_create(NULL);
 SELECT pgext.account_create('');

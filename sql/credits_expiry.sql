@@ -42,7 +42,8 @@ SELECT pgext.credit_balance(:'r');
 SELECT ok, status, balance FROM pgext.credit_commit(:r3);
 
 -- a reservation drew from an expiring lot that expires while held:
--- released credits go back to the lot and are not spendable
+-- released credits go back to the lot and expire with it at once (an 'expire'
+-- entry in the same transaction), so there is nothing left for the sweep
 SELECT pgext.account_create('exp-h') AS h \gset
 SELECT status FROM pgext.credit_grant(:'h', 5, 'h-pool');
 SELECT status FROM pgext.credit_grant(:'h', 8, 'h-promo', 'promo', now() + interval '1 hour');
@@ -68,6 +69,48 @@ SELECT ok, status, balance FROM pgext.credit_allocate(:'p', 100, 'm3', 10);
 SELECT period_key, remaining FROM pgext.credit_lots WHERE account_id = :'p' ORDER BY id;
 SELECT * FROM pgext.credit_sweep();
 SELECT pgext.credit_balance(:'p');
+
+-- the sweep and holds on lots that have expired: a hold released by the sweep
+-- (or by credit_release/credit_commit) gives credits back to an expired lot;
+-- that lot's expiry is recorded at once, so after one sweep the recorded
+-- balance is exactly what credit_balance reports (no dead credits on paper)
+SELECT pgext.account_create('exp-s') AS s \gset
+SELECT status FROM pgext.credit_grant(:'s', 1250, 's-pool');
+SELECT status FROM pgext.credit_grant(:'s', 12, 's-promo', 'promo', now() + interval '1 hour');
+SELECT status FROM pgext.credit_grant(:'s', 3, 's-trial', 'trial', now() + interval '30 minutes');
+-- s1 holds the whole trial lot (it expires first); s2 holds 7 of the promo lot (5 stay in it)
+SELECT id AS s1 FROM pgext.credit_reserve(:'s', 3, 's-res-1', '1 minute') \gset
+SELECT id AS s2 FROM pgext.credit_reserve(:'s', 7, 's-res-2', '1 minute') \gset
+SELECT id = :s1 AS is_s1, lot_parts, pool_part FROM pgext.credit_reservations WHERE account_id = :'s' ORDER BY id;
+SELECT balance, lot_credits, pgext.credit_balance(:'s') FROM pgext.accounts WHERE id = :'s';
+-- both lots and both holds pass their time
+UPDATE pgext.credit_lots SET expires_at = now() - interval '1 second' WHERE account_id = :'s';
+UPDATE pgext.credit_reservations SET expires_at = now() - interval '1 second' WHERE account_id = :'s';
+SELECT * FROM pgext.credit_sweep();
+SELECT balance, lot_credits, pgext.credit_balance(:'s'),
+       balance = pgext.credit_balance(:'s') AS exact
+  FROM pgext.accounts WHERE id = :'s';
+SELECT remaining FROM pgext.credit_lots WHERE account_id = :'s' ORDER BY id;
+SELECT op, amount, delta, balance_after, lot_id IS NOT NULL AS has_lot, reason FROM pgext.credit_ledger
+ WHERE account_id = :'s' ORDER BY id;
+-- nothing left for a second sweep
+SELECT * FROM pgext.credit_sweep();
+SELECT balance = pgext.credit_balance(:'s') AS exact FROM pgext.accounts WHERE id = :'s';
+
+-- outside the sweep: a partial commit of a hold whose lot expired meanwhile
+-- spends what was held (the hold was taken in time); the rest goes back to
+-- the expired lot and expires with it, in the same transaction
+SELECT pgext.account_create('exp-c') AS c \gset
+SELECT status FROM pgext.credit_grant(:'c', 20, 'c-pool');
+SELECT status FROM pgext.credit_grant(:'c', 10, 'c-promo', 'promo', now() + interval '1 hour');
+SELECT id AS cr FROM pgext.credit_reserve(:'c', 10, 'c-res') \gset
+UPDATE pgext.credit_lots SET expires_at = now() - interval '1 second' WHERE account_id = :'c';
+SELECT ok, status, balance FROM pgext.credit_commit(:cr, 4);
+SELECT ok, status, balance FROM pgext.credit_commit(:cr, 4);
+SELECT balance, lot_credits, pgext.credit_balance(:'c') FROM pgext.accounts WHERE id = :'c';
+SELECT op, amount, delta, balance_after, reason FROM pgext.credit_ledger
+ WHERE account_id = :'c' ORDER BY id;
+SELECT * FROM pgext.credit_sweep();
 
 SELECT * FROM pgext.credit_audit();
 SELECT * FROM pgext.credit_verify();

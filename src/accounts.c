@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -17,6 +18,7 @@
 
 #include "credits.h"
 #include "spi_util.h"
+#include "subxact.h"
 
 PG_FUNCTION_INFO_V1(account_create);
 PG_FUNCTION_INFO_V1(account_set_credit_mode);
@@ -83,16 +85,95 @@ CheckCreditMode(FunctionCallInfo fcinfo, int argno)
 	return mode;
 }
 
-/* account_create(external_id, credit_mode): idempotent on external_id. */
+/*
+ * Raise the retryable error for an account_create that lost a race it cannot
+ * resolve inside its own transaction: the account was committed by another
+ * transaction after this one's snapshot (REPEATABLE READ, SERIALIZABLE), or
+ * deleted between the INSERT and the lookup (READ COMMITTED).
+ */
+static void
+AccountRaceLost(text *external_id, bool snapshot)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+			 errmsg("account \"%s\" was %s by a concurrent transaction",
+					text_to_cstring(external_id), snapshot ? "created" : "deleted"),
+			 snapshot ?
+			 errdetail("It was committed after this %s transaction took its snapshot, so this transaction can neither see it nor create it again.",
+					   IsolationIsSerializable() ? "SERIALIZABLE" : "REPEATABLE READ") :
+			 errdetail("It existed when the insert was tried and was gone when it was read back."),
+			 errhint("Retry the transaction: account_create then returns the existing account (or creates it).")));
+}
+
+/* The INSERT of account_create, and what it returned. */
+typedef struct AccountInsert
+{
+	Datum	   *values;
+	bool		inserted;
+	pg_uuid_t	id;
+} AccountInsert;
+
+/* Insert the account unless its external_id exists; keep the new id. */
+static void
+AccountInsertBody(void *arg)
+{
+	AccountInsert *a = (AccountInsert *) arg;
+	bool		isnull;
+
+	a->inserted = PgextExec(&plan_insert, a->values, NULL, 1) == 1;
+	if (a->inserted)
+		memcpy(&a->id, DatumGetUUIDP(PgextGetDatum(0, 1, &isnull)), sizeof(pg_uuid_t));
+}
+
+/* Filter: the serialization failure an INSERT ... ON CONFLICT raises under a transaction snapshot. */
+static bool
+IsSerializationFailure(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
+}
+
+/* Look the account up by external_id; checks the mode.  False if not visible. */
+static bool
+AccountByExternalId(Datum *values, text *external_id, const char *mode, pg_uuid_t *id)
+{
+	bool		isnull;
+	char	   *existing_mode;
+
+	if (PgextExec(&plan_by_external, values, NULL, 1) != 1)
+		return false;
+	memcpy(id, DatumGetUUIDP(PgextGetDatum(0, 1, &isnull)), sizeof(pg_uuid_t));
+	existing_mode = PgextGetText(0, 2);
+	if (strcmp(existing_mode, mode) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("account \"%s\" already exists with credit_mode '%s'",
+						text_to_cstring(external_id), existing_mode),
+				 errhint("Use pgext.account_set_credit_mode() to change the mode of an existing account.")));
+	return true;
+}
+
+/*
+ * account_create(external_id, credit_mode): idempotent on external_id.
+ *
+ * Racing itself for one external_id, it creates one account: a second
+ * caller waits for the first one's transaction, then returns the same id (or
+ * creates the account if the first rolled back).  Under REPEATABLE READ or
+ * SERIALIZABLE an account committed after the caller's snapshot cannot be
+ * returned (the caller's transaction could not see or lock it), so the call
+ * fails with a retryable serialization failure (40001) instead; there the
+ * INSERT runs in a subtransaction only to turn PostgreSQL's generic 40001
+ * into one that says what happened, and only after a lookup has not found
+ * the account (the usual case of an existing account needs no subtransaction).
+ */
 Datum
 account_create(PG_FUNCTION_ARGS)
 {
 	text	   *external_id;
 	char	   *mode;
 	Datum		values[2];
-	Datum		result = (Datum) 0;
-	char	   *existing_mode = NULL;
+	AccountInsert a;
 	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+	bool		snapshot = IsolationUsesXactSnapshot();
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -108,24 +189,28 @@ account_create(PG_FUNCTION_ARGS)
 
 	values[0] = PointerGetDatum(external_id);
 	values[1] = CStringGetTextDatum(mode);
+	a.values = values;
+	a.inserted = false;
 
 	SPI_connect();
-	if (PgextExec(&plan_insert, values, NULL, 1) == 1)
-		result = PgextGetDatum(0, 1, &(bool) {false});
+	if (snapshot)
+	{
+		if (!AccountByExternalId(values, external_id, mode, id))
+		{
+			if (!PgextTryInSubxact(AccountInsertBody, &a, IsSerializationFailure, NULL))
+				AccountRaceLost(external_id, true);
+			if (!a.inserted && !AccountByExternalId(values, external_id, mode, id))
+				AccountRaceLost(external_id, true);
+		}
+	}
 	else
 	{
-		if (PgextExec(&plan_by_external, values, NULL, 1) != 1)
-			elog(ERROR, "pgext: account vanished during account_create");
-		result = PgextGetDatum(0, 1, &(bool) {false});
-		existing_mode = PgextGetText(0, 2);
-		if (strcmp(existing_mode, mode) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("account \"%s\" already exists with credit_mode '%s'",
-							text_to_cstring(external_id), existing_mode),
-					 errhint("Use pgext.account_set_credit_mode() to change the mode of an existing account.")));
+		AccountInsertBody(&a);
+		if (!a.inserted && !AccountByExternalId(values, external_id, mode, id))
+			AccountRaceLost(external_id, false);
 	}
-	memcpy(id, DatumGetUUIDP(result), sizeof(pg_uuid_t));
+	if (a.inserted)
+		memcpy(id, &a.id, sizeof(pg_uuid_t));
 	SPI_finish();
 
 	PG_RETURN_UUID_P(id);

@@ -12,6 +12,8 @@
  * expiry (soonest first, then oldest), then non-expiring plan allocations
  * (oldest first), then the pool.  Credits of a lot whose expiry has passed are
  * never spendable, whether or not credit_sweep has recorded the expiry yet.
+ * Settling a reservation records at once the expiry of any expired lot it
+ * gives credits back to, so a sweep leaves no expired credit in a balance.
  *
  * Concurrency: every call that changes an account first takes that account's
  * row lock (an UPDATE or SELECT ... FOR UPDATE), then its reservation, then
@@ -221,6 +223,13 @@ static PgextPlan plan_expired_lots = {
 	"WHERE account_id = $1 AND remaining > 0 AND expires_at <= $2 "
 	"ORDER BY expires_at, id FOR UPDATE",
 	2, {UUIDOID, TIMESTAMPTZOID}
+};
+/* Expired lots among those a settled reservation gave credits back to. */
+static PgextPlan plan_expired_lots_of = {
+	"SELECT id, remaining FROM pgext.credit_lots "
+	"WHERE id = ANY ($1) AND account_id = $2 AND remaining > 0 AND expires_at <= $3 "
+	"ORDER BY expires_at, id FOR UPDATE",
+	3, {INT8ARRAYOID, UUIDOID, TIMESTAMPTZOID}
 };
 static PgextPlan plan_sweep_reservations = {
 	"SELECT id FROM pgext.credit_reservations "
@@ -978,6 +987,37 @@ credit_reserve(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(MakeResult(fcinfo, &r));
 }
 
+/*
+ * Record the expiry of the lots in the current SPI result (id, remaining),
+ * all of the locked account st: each lot's remaining credits leave the
+ * balance with an 'expire' ledger entry.  Returns how many lots.
+ */
+static int
+RecordLotExpiry(AccountState *st)
+{
+	uint64		n = SPI_processed,
+				i;
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	int64	   *rems = palloc(sizeof(int64) * Max(n, 1));
+
+	for (i = 0; i < n; i++)
+	{
+		ids[i] = PgextGetInt64(i, 1, 0);
+		rems[i] = PgextGetInt64(i, 2, 0);
+	}
+	for (i = 0; i < n; i++)
+	{
+		LedgerEntry e = {"expire", NULL, rems[i], -rems[i], 0, NULL, "expired", ids[i], 0, false, 0, NULL};
+		Datum		v[2] = {Int64GetDatum(ids[i]), Int64GetDatum(-rems[i])};
+
+		PgextExec(&plan_lot_adjust, v, NULL, 0);
+		AccountAdd(st, -rems[i], -rems[i]);
+		e.balance_after = st->balance;
+		LedgerAppend(st, &e);
+	}
+	return (int) n;
+}
+
 typedef enum SettleMode
 {
 	SETTLE_COMMIT,
@@ -989,10 +1029,16 @@ typedef enum SettleMode
  * Commit, release or expire one reservation.  Locks the account, then the
  * reservation.  Returns false (nothing done) only for SETTLE_EXPIRE on a
  * reservation that is no longer held or not yet past its ttl.
+ *
+ * Credits given back go to where they were taken from.  A lot whose expiry
+ * passed while the credits were held gets them back expired: its expiry is
+ * recorded here, in the same transaction, as credit_sweep would, so the
+ * recorded balance never holds dead credits (and a sweep needs no second
+ * pass).  The number of lots so expired is added to *lots_expired.
  */
 static bool
 SettleReservation(int64 res_id, SettleMode mode, int64 commit_amount, bool commit_all,
-				  TimestampTz now, CreditResult *r)
+				  TimestampTz now, CreditResult *r, int *lots_expired)
 {
 	Datum		rid = Int64GetDatum(res_id);
 	AccountState st;
@@ -1094,6 +1140,16 @@ SettleReservation(int64 res_id, SettleMode mode, int64 commit_amount, bool commi
 		ReturnCredits(&st, give_back, pool_part, nlots, lot_ids, lot_parts);
 		e.balance_after = st.balance;
 		LedgerAppend(&st, &e);
+		if (nlots > 0)
+		{
+			Datum		v[3] = {Int64Array(lot_ids, nlots), st.id, TimestampTzGetDatum(now)};
+			int			expired;
+
+			PgextExec(&plan_expired_lots_of, v, NULL, 0);
+			expired = RecordLotExpiry(&st);
+			if (lots_expired)
+				*lots_expired += expired;
+		}
 	}
 	{
 		Datum		v[4] = {rid, CStringGetTextDatum(new_status), Int64GetDatum(commit_amount),
@@ -1127,7 +1183,7 @@ credit_commit(PG_FUNCTION_ARGS)
 	CreditResult r;
 
 	SPI_connect();
-	SettleReservation(res_id, SETTLE_COMMIT, amount, commit_all, GetCurrentTimestamp(), &r);
+	SettleReservation(res_id, SETTLE_COMMIT, amount, commit_all, GetCurrentTimestamp(), &r, NULL);
 	SPI_finish();
 	PG_RETURN_DATUM(MakeResult(fcinfo, &r));
 }
@@ -1140,7 +1196,7 @@ credit_release(PG_FUNCTION_ARGS)
 	CreditResult r;
 
 	SPI_connect();
-	SettleReservation(res_id, SETTLE_RELEASE, 0, false, GetCurrentTimestamp(), &r);
+	SettleReservation(res_id, SETTLE_RELEASE, 0, false, GetCurrentTimestamp(), &r, NULL);
 	SPI_finish();
 	PG_RETURN_DATUM(MakeResult(fcinfo, &r));
 }
@@ -1170,36 +1226,19 @@ ExpireAccountLots(Datum account, TimestampTz now)
 {
 	AccountState st;
 	Datum		values[2] = {account, TimestampTzGetDatum(now)};
-	uint64		n,
-				i;
-	int64	   *ids,
-			   *rems;
 
 	LockAccount(account, &st);
-	n = PgextExec(&plan_expired_lots, values, NULL, 0);
-	ids = palloc(sizeof(int64) * Max(n, 1));
-	rems = palloc(sizeof(int64) * Max(n, 1));
-	for (i = 0; i < n; i++)
-	{
-		ids[i] = PgextGetInt64(i, 1, 0);
-		rems[i] = PgextGetInt64(i, 2, 0);
-	}
-	for (i = 0; i < n; i++)
-	{
-		LedgerEntry e = {"expire", NULL, rems[i], -rems[i], 0, NULL, "expired", ids[i], 0, false, 0, NULL};
-		Datum		v[2] = {Int64GetDatum(ids[i]), Int64GetDatum(-rems[i])};
-
-		PgextExec(&plan_lot_adjust, v, NULL, 0);
-		AccountAdd(&st, -rems[i], -rems[i]);
-		e.balance_after = st.balance;
-		LedgerAppend(&st, &e);
-	}
-	return (int) n;
+	PgextExec(&plan_expired_lots, values, NULL, 0);
+	return RecordLotExpiry(&st);
 }
 
 /*
- * credit_sweep(batch): record expired lots (up to 'batch' accounts) and
- * release reservations whose ttl has passed (up to 'batch').
+ * credit_sweep(batch): release reservations whose ttl has passed (up to
+ * 'batch'), then record expired lots (up to 'batch' accounts).  Holds go
+ * first so that the lot pass sees every credit they gave back; a release
+ * also records the expiry of the expired lots it refilled (see
+ * SettleReservation), so one sweep leaves no expired credit in any balance
+ * it touched.  expired_lots counts the lots expired either way.
  */
 Datum
 credit_sweep(PG_FUNCTION_ARGS)
@@ -1224,6 +1263,21 @@ credit_sweep(PG_FUNCTION_ARGS)
 		elog(ERROR, "pgext: credit_sweep must return a composite type");
 
 	SPI_connect();
+	n = PgextExec(&plan_sweep_reservations, values, NULL, 0);
+	{
+		int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
+
+		for (i = 0; i < n; i++)
+			rids[i] = PgextGetInt64(i, 1, 0);
+		for (i = 0; i < n; i++)
+		{
+			CreditResult r;
+
+			if (SettleReservation(rids[i], SETTLE_EXPIRE, 0, false, now, &r, &lots))
+				reservations++;
+		}
+	}
+
 	n = PgextExec(&plan_sweep_lot_accounts, values, NULL, 0);
 	ids = palloc(sizeof(Datum) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -1236,21 +1290,6 @@ credit_sweep(PG_FUNCTION_ARGS)
 	}
 	for (i = 0; i < n; i++)
 		lots += ExpireAccountLots(ids[i], now);
-
-	n = PgextExec(&plan_sweep_reservations, values, NULL, 0);
-	{
-		int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
-
-		for (i = 0; i < n; i++)
-			rids[i] = PgextGetInt64(i, 1, 0);
-		for (i = 0; i < n; i++)
-		{
-			CreditResult r;
-
-			if (SettleReservation(rids[i], SETTLE_EXPIRE, 0, false, now, &r))
-				reservations++;
-		}
-	}
 	SPI_finish();
 
 	out[0] = Int32GetDatum(lots);
