@@ -5,7 +5,12 @@ MODULE_big = pgext
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/worker/*.c)))
 
 EXTENSION = pgext
-DATA = $(sort $(wildcard sql/pgext--*.sql))
+# The install script is assembled from one file per capability, in dependency
+# order (the same names as src/); it is a build product, not edited by hand.
+INSTALL_PARTS = core accounts credits secrets billing webhooks closing
+DATA_built = sql/pgext--1.0.sql
+DATA = $(filter-out $(DATA_built),$(sort $(wildcard sql/pgext--*.sql)))
+
 
 PG_CPPFLAGS = -I$(srcdir)/src
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
@@ -26,3 +31,7 @@ PROVE_TESTS = test/t/*.pl
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# After PGXS, so that `make` still builds everything by default.
+sql/pgext--1.0.sql: $(foreach p,$(INSTALL_PARTS),sql/install/$(p).sql) Makefile
+	cat $(foreach p,$(INSTALL_PARTS),sql/install/$(p).sql) > $@

@@ -1,6 +1,6 @@
 -- pg_dump keeps the data of every pgext table and identity sequence only when
--- it is marked with pg_extension_config_dump ("Backups" at the end of
--- sql/pgext--1.0.sql); an unmarked table would come back empty from a restore.
+-- it is marked with pg_extension_config_dump (at the end of each
+-- sql/install/<capability>.sql); an unmarked table would come back empty from a restore.
 -- Tables and sequences of the schema that are not marked (none):
 SELECT c.relname, c.relkind
   FROM pg_catalog.pg_class c
