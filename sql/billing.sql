@@ -1,94 +1,31 @@
 -- Stripe events applied to billing state: checkout, subscriptions, invoices,
 -- out-of-order deliveries, lifetime vs subscription, retries, dead letters.
 -- Signatures were computed with the openssl command line at authoring time
--- (test/vectors/stripe_sig.py; generator test/vectors/gen_stripe_events_sql.py).
+-- (test/vectors/stripe_sig.py; generator test/vectors/gen_billing_sql.py).
 -- Times are offsets in seconds from 2026-01-01 00:00 UTC (created of the first event).
 \set VERBOSITY terse
 SET client_min_messages = warning;
 -- Start from a fresh extension: other tests share this database.
 BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
 CREATE EXTENSION pgext;
+
 SELECT pgext.secret_set('webhook:stripe', 'whsec_events_test') IS NOT NULL AS stored;
- stored 
---------
- t
-(1 row)
-
 SELECT pgext.stripe_price_set('price_pro', 'subscription', 1000, 500);
- stripe_price_set 
-------------------
- 
-(1 row)
-
 SELECT pgext.stripe_price_set('price_life', 'lifetime', 5000);
- stripe_price_set 
-------------------
- 
-(1 row)
-
 SELECT pgext.stripe_price_set('price_pack', 'credit_pack', 250);
- stripe_price_set 
-------------------
- 
-(1 row)
-
 SELECT pgext.stripe_price_set('price_free', 'subscription', 0);
- stripe_price_set 
-------------------
- 
-(1 row)
-
 SELECT count(*) AS accounts FROM (SELECT pgext.account_create(x) FROM (VALUES ('acme'), ('lifer'), ('ghost'), ('packer')) v(x)) s;
- accounts 
-----------
-        4
-(1 row)
 
 -- 1. acme subscribes: checkout (mode subscription) links the customer by client_reference_id
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a01","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_a1","object":"checkout.session","mode":"subscription","payment_status":"paid","client_reference_id":"acme","customer":"cus_acme","subscription":"sub_acme","customer_details":{"email":"ceo@acme.example"}}}}$b$, 't=1767225600,v1=58e83db901cdd56037882da2beb9384c6534fd307a4bb558b58eb37dfeb30743', pg_catalog.to_timestamp(1767225600));
-  status  | event_id 
-----------+----------
- accepted | evt_a01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a02","object":"event","api_version":"2025-03-31.basil","created":1767225601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225601,v1=1a65880dd20dcfdcc3a7b22e5062804bc29d77f00aaf89b0dabbdfb4d1441be8', pg_catalog.to_timestamp(1767225601));
-  status  | event_id 
-----------+----------
- accepted | evt_a02
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a03","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=5f4efd034834eb5d0108067196cccf588a2b4fe1e2a7761f406b7d0e7cb4594b', pg_catalog.to_timestamp(1767225602));
-  status  | event_id 
-----------+----------
- accepted | evt_a03
-(1 row)
-
 -- Stripe delivers invoice.paid twice: the second is a duplicate at intake
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a03","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=5f4efd034834eb5d0108067196cccf588a2b4fe1e2a7761f406b7d0e7cb4594b', pg_catalog.to_timestamp(1767225602));
-  status   | event_id 
------------+----------
- duplicate | evt_a03
-(1 row)
-
 -- invoice.payment_succeeded for the same invoice: credits are keyed by period, never granted twice
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a04","object":"event","api_version":"2025-03-31.basil","created":1767225602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_succeeded","data":{"object":{"id":"in_a1","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1767225602,v1=40e41e4f0b5bc5df82722b8841926d9a89af6ff84d366b04ceada5ac9df07682', pg_catalog.to_timestamp(1767225602));
-  status  | event_id 
-----------+----------
- accepted | evt_a04
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       4 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT stripe_customer_id FROM pgext.accounts WHERE external_id = 'acme';
- stripe_customer_id 
---------------------
- cus_acme
-(1 row)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -96,65 +33,17 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    | status | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+--------+-----------+------+-----------+---------+-----------+-------
- sub_acme | active | price_pro | f    |         0 | 2678400 |           | f
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
- balance 
----------
-    1000
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1767312000));
- access | until_off 
---------+-----------
- active |   2678400
-(1 row)
-
 SELECT event_id, type, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_a%' ORDER BY event_id;
- event_id |             type              | status  | attempts 
-----------+-------------------------------+---------+----------
- evt_a01  | checkout.session.completed    | applied |        1
- evt_a02  | customer.subscription.created | applied |        1
- evt_a03  | invoice.paid                  | applied |        1
- evt_a04  | invoice.payment_succeeded     | applied |        1
-(4 rows)
 
 -- 2. out of order: a newer update (cancel at period end) arrives before an older one (past_due)
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a06","object":"event","api_version":"2025-03-31.basil","created":1767225620,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225620,v1=5fc51166e78c0a5efd65aca127783506b627ad53b2df8755ae3c0c7eccb1a1a4', pg_catalog.to_timestamp(1767225620));
-  status  | event_id 
-----------+----------
- accepted | evt_a06
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a05","object":"event","api_version":"2025-03-31.basil","created":1767225610,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225610,v1=4ac3ef3ac21d71b7690e2d731cab388cbe8a3bf9aa8637a620ef50b00e92306a', pg_catalog.to_timestamp(1767225610));
-  status  | event_id 
-----------+----------
- accepted | evt_a05
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          1 |       0 |      0 |    0
-(1 row)
-
 SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a05', 'evt_a06') ORDER BY 1;
- event_id |   status   
-----------+------------
- evt_a05  | superseded
- evt_a06  | applied
-(2 rows)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -162,52 +51,16 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    | status | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+--------+-----------+------+-----------+---------+-----------+-------
- sub_acme | active | price_pro | t    |         0 | 2678400 |           | f
-(1 row)
-
 -- canceling keeps access until the period ends, then none
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1769903999));
-  access   | until_off 
------------+-----------
- canceling |   2678400
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1769904001));
- access | until_off 
---------+-----------
- none   |          
-(1 row)
-
 -- the same delivered in one batch, older last in arrival: order by created decides
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a08","object":"event","api_version":"2025-03-31.basil","created":1767225640,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225640,v1=3972561d7a05ffa87de92651c05b16a4ecf4c0f11fee3a565d01f7c01bf9a5e8', pg_catalog.to_timestamp(1767225640));
-  status  | event_id 
-----------+----------
- accepted | evt_a08
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a07","object":"event","api_version":"2025-03-31.basil","created":1767225630,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225630,v1=7b8cc17022746a7bbc6e5bf1c5d801636e9eb716b4269d9a8583c8a94b23e747', pg_catalog.to_timestamp(1767225630));
-  status  | event_id 
-----------+----------
- accepted | evt_a07
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a07', 'evt_a08') ORDER BY 1;
- event_id | status  
-----------+---------
- evt_a07  | applied
- evt_a08  | applied
-(2 rows)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -215,37 +68,13 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    | status | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+--------+-----------+------+-----------+---------+-----------+-------
- sub_acme | active | price_pro | f    |         0 | 2678400 |           | f
-(1 row)
 
 -- 3. payment fails: grace period (pgext.grace_period, 7 days) and an outbox row
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a09","object":"event","api_version":"2025-03-31.basil","created":1769904060,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1769904060,v1=dd3032acdb77d0d5f13629ed92e75c4a46b4a193c0e7f2a4546546ad98f6de48', pg_catalog.to_timestamp(1769904060));
-  status  | event_id 
-----------+----------
- accepted | evt_a09
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a10","object":"event","api_version":"2025-03-31.basil","created":1769904061,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]}}}}$b$, 't=1769904061,v1=931aa34cfc90f2aef8f02b15c02134aa8bfa96e5f99456e81071f16996e106e2', pg_catalog.to_timestamp(1769904061));
-  status  | event_id 
-----------+----------
- accepted | evt_a10
-(1 row)
-
 -- a second failure (retry of the invoice) does not extend the grace period
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a11","object":"event","api_version":"2025-03-31.basil","created":1770163200,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770163200,v1=037a4fb069f9248364f319c807027446995439024af805fc7f3f9fd5387d3fa3', pg_catalog.to_timestamp(1770163200));
-  status  | event_id 
-----------+----------
- accepted | evt_a11
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       3 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -253,57 +82,17 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    |  status  | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+----------+-----------+------+-----------+---------+-----------+-------
- sub_acme | past_due | price_pro | f    |   2678400 | 5097600 |   3283260 | f
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770076800));
- access | until_off 
---------+-----------
- grace  |   3283260
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770595200));
- access | until_off 
---------+-----------
- none   |          
-(1 row)
-
 -- the worker expires grace periods: one grace_expired per subscription
 SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1770595200)) AS expired;
- expired 
----------
-       1
-(1 row)
-
 SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1770681600)) AS expired_again;
- expired_again 
----------------
-             0
-(1 row)
-
 -- payment recovers: the period's credits arrive (rollover capped at 500), grace ends
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a12","object":"event","api_version":"2025-03-31.basil","created":1770681600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a2","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a2","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"price":{"id":"price_pro","object":"price"},"subscription":"sub_acme","proration":false}]},"subscription":"sub_acme"}}}$b$, 't=1770681600,v1=be82236544f74d76a5460c721d2795936b279733717296416729c3b79b92fbd7', pg_catalog.to_timestamp(1770681600));
-  status  | event_id 
-----------+----------
- accepted | evt_a12
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a13","object":"event","api_version":"2025-03-31.basil","created":1770681601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1}]},"current_period_start":1769904000,"current_period_end":1772323200}}}$b$, 't=1770681601,v1=ebdd7da1df643a3143261e8d1584ccebbc230cf552cb26d6ed4a43edc4e32385', pg_catalog.to_timestamp(1770681601));
-  status  | event_id 
-----------+----------
- accepted | evt_a13
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -311,75 +100,20 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    | status | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+--------+-----------+------+-----------+---------+-----------+-------
- sub_acme | active | price_pro | f    |   2678400 | 5097600 |           | f
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
- balance 
----------
-    1500
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1770768000));
- access | until_off 
---------+-----------
- active |   5097600
-(1 row)
-
 -- proration lines and zero-credit prices allocate nothing
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a14","object":"event","api_version":"2025-03-31.basil","created":1770768000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a3","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a3","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":true}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770768000,v1=2cb540f4bc1bae2b7ce903525f6d752babf21f84afde2d231aa865debaa39017', pg_catalog.to_timestamp(1770768000));
-  status  | event_id 
-----------+----------
- accepted | evt_a14
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a15","object":"event","api_version":"2025-03-31.basil","created":1770768001,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_a4","object":"invoice","customer":"cus_acme","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_a4","object":"line_item","period":{"start":1769904000,"end":1772323200},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_free","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_acme","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_acme"}}}}}$b$, 't=1770768001,v1=9e1968d497ed04cc34c52d48c602c01ab8afa915e23b1829a5513f29d078909b', pg_catalog.to_timestamp(1770768001));
-  status  | event_id 
-----------+----------
- accepted | evt_a15
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'acme';
- balance 
----------
-    1500
-(1 row)
 
 -- 4. deleted ends access; an older update arriving afterwards is superseded
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a17","object":"event","api_version":"2025-03-31.basil","created":1772323195,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.deleted","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"canceled","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]},"ended_at":1772323195}}}$b$, 't=1772323195,v1=f40e29ae3a7399af78004685dc9f01dde98bdcbcd9a3493b327550e90597f533', pg_catalog.to_timestamp(1772323195));
-  status  | event_id 
-----------+----------
- accepted | evt_a17
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a16","object":"event","api_version":"2025-03-31.basil","created":1772323190,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1769904000,"current_period_end":1772323200}]}}}}$b$, 't=1772323190,v1=748f63c27c34d5a4513090d54c11cf73b50661516fa48c26b4257ba08be9192b', pg_catalog.to_timestamp(1772323190));
-  status  | event_id 
-----------+----------
- accepted | evt_a16
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT event_id, status FROM pgext.webhook_events WHERE event_id IN ('evt_a16', 'evt_a17') ORDER BY 1;
- event_id | status  
-----------+---------
- evt_a16  | applied
- evt_a17  | applied
-(2 rows)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -387,75 +121,22 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'acme' ORDER BY s.id;
-    id    |  status  | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+----------+-----------+------+-----------+---------+-----------+-------
- sub_acme | canceled | price_pro | f    |   2678400 | 5097600 |           | t
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1772323199));
- access | until_off 
---------+-----------
- none   |          
-(1 row)
-
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
   FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'acme' ORDER BY o.id;
-      kind      | subscription_id | until_off | event_id 
-----------------+-----------------+-----------+----------
- access_ending  | sub_acme        |   2678400 | evt_a06
- payment_failed | sub_acme        |   3283260 | evt_a09
- payment_failed | sub_acme        |   3283260 | evt_a11
- grace_expired  | sub_acme        |   3283260 | 
- access_ended   | sub_acme        |   5097595 | evt_a17
-(5 rows)
 
 -- 5. lifetime: a one-time checkout (price from metadata) grants lifetime access and its credits
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l01","object":"event","api_version":"2025-03-31.basil","created":1767225700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_l1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"lifer","customer":"cus_lifer","metadata":{"price_id":"price_life"},"payment_method_details":{"card":{"last4":"4242"}}}}}$b$, 't=1767225700,v1=108146b0f497e93d88193576130f81e71f65837f69b857617b3794d6584adc4e', pg_catalog.to_timestamp(1767225700));
-  status  | event_id 
-----------+----------
- accepted | evt_l01
-(1 row)
-
 -- ... and subscription events never downgrade it
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l02","object":"event","api_version":"2025-03-31.basil","created":1767225701,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_lifer","object":"subscription","customer":"cus_lifer","status":"active","cancel_at_period_end":true,"items":{"object":"list","data":[{"id":"si_lifer","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225701,v1=7f5e52ae754b252de254a812112d2b27341e64c12c0602f6a6f085e5851fb023', pg_catalog.to_timestamp(1767225701));
-  status  | event_id 
-----------+----------
- accepted | evt_l02
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l03","object":"event","api_version":"2025-03-31.basil","created":1767225702,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_l1","object":"invoice","customer":"cus_lifer","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_l1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_lifer","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_lifer"}}}}}$b$, 't=1767225702,v1=05097cf83687d39c9b6b174e5c466e8d20d7970a2f3145d247199b2dc120ede4', pg_catalog.to_timestamp(1767225702));
-  status  | event_id 
-----------+----------
- accepted | evt_l03
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_l04","object":"event","api_version":"2025-03-31.basil","created":1767225703,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.deleted","data":{"object":{"id":"sub_lifer","object":"subscription","customer":"cus_lifer","status":"canceled","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_lifer","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767225703,v1=c87ee4af3ccde2a2063181a055bd0c6630cc4c15ed33bb15e294cdcc73cb0092', pg_catalog.to_timestamp(1767225703));
-  status  | event_id 
-----------+----------
- accepted | evt_l04
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       4 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'lifer'), pg_catalog.to_timestamp(1798761600));
-  access  | until_off 
-----------+-----------
- lifetime |          
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'lifer';
- balance 
----------
-    5000
-(1 row)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -463,255 +144,65 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'lifer' ORDER BY s.id;
-    id     |  status  | price_id  | cape | start_off | end_off | grace_off | ended 
------------+----------+-----------+------+-----------+---------+-----------+-------
- sub_lifer | canceled | price_pro | f    |         0 | 2678400 |    604902 | t
-(1 row)
-
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
   FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'lifer' ORDER BY o.id;
-      kind      | subscription_id | until_off | event_id 
-----------------+-----------------+-----------+----------
- payment_failed | sub_lifer       |    604902 | evt_l03
-(1 row)
-
 SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1769817600)) AS expired;
- expired 
----------
-       0
-(1 row)
-
 SELECT price_id, kind, credits FROM pgext.stripe_purchases ORDER BY 1;
-  price_id  |   kind   | credits 
-------------+----------+---------
- price_life | lifetime |    5000
-(1 row)
 
 -- 6. credit pack with expanded line_items; an unpaid (async) checkout waits for async_payment_succeeded
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p01","object":"event","api_version":"2025-03-31.basil","created":1767225800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_p1","object":"checkout.session","mode":"payment","payment_status":"unpaid","client_reference_id":"packer","customer":"cus_packer","line_items":{"object":"list","data":[{"price":{"id":"price_pack"},"quantity":1}]}}}}$b$, 't=1767225800,v1=e7854f323de250fbbf36bbd1e2c695eea457e361482adf8f1a1f95f731b8aea9', pg_catalog.to_timestamp(1767225800));
-  status  | event_id 
-----------+----------
- accepted | evt_p01
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       1 |      0 |    0
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
- balance 
----------
-       0
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p02","object":"event","api_version":"2025-03-31.basil","created":1767225900,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.async_payment_succeeded","data":{"object":{"id":"cs_p1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"packer","customer":"cus_packer","line_items":{"object":"list","data":[{"price":{"id":"price_pack"},"quantity":1}]}}}}$b$, 't=1767225900,v1=53e3fa8c389d7d9f9ca0e9f8f6126fd8ff8b7327e0c961901c8cced0cbb69bb5', pg_catalog.to_timestamp(1767225900));
-  status  | event_id 
-----------+----------
- accepted | evt_p02
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
- balance 
----------
-     250
-(1 row)
-
 -- a second checkout with a new Stripe customer still credits the account found by client_reference_id
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_p03","object":"event","api_version":"2025-03-31.basil","created":1767226000,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_p2","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"packer","customer":"cus_packer_2","metadata":{"price_id":"price_pack"}}}}$b$, 't=1767226000,v1=694a3cd2f4926604bb39bc44f39093c2f6a794a7a15556739dc67b47e9df4f92', pg_catalog.to_timestamp(1767226000));
-  status  | event_id 
-----------+----------
- accepted | evt_p03
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'packer';
- balance 
----------
-     500
-(1 row)
-
 SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id = 'packer';
- external_id | stripe_customer_id 
--------------+--------------------
- packer      | cus_packer
-(1 row)
 
 -- 7. failures retry with backoff, then become dead letters; an operator replays them
 -- invoice for a customer no account is linked to yet (email is never used to find one)
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_g01","object":"event","api_version":"2025-03-31.basil","created":1767226100,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_g1","object":"invoice","customer":"cus_ghost","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_g1","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_ghost","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_ghost"}}}}}$b$, 't=1767226100,v1=13f0bdd41c884cfdeec85dd4354e682eba361dc6db0bb5aabfc925ebb7dc848a', pg_catalog.to_timestamp(1767226100));
-  status  | event_id 
-----------+----------
- accepted | evt_g01
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      1 |    0
-(1 row)
-
 SELECT status, attempts, next_attempt_at > pg_catalog.now() AS backing_off, last_error
   FROM pgext.webhook_events WHERE event_id = 'evt_g01';
- status  | attempts | backing_off |                     last_error                     
----------+----------+-------------+----------------------------------------------------
- pending |        1 | t           | no account for Stripe invoice (customer cus_ghost)
-(1 row)
-
 -- not due yet: nothing is taken
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      0 |    0
-(1 row)
-
 SET pgext.webhook_max_attempts = 2;
 UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g01';
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      0 |    1
-(1 row)
-
 SELECT status, attempts, last_error IS NOT NULL AS has_error FROM pgext.webhook_events WHERE event_id = 'evt_g01';
- status | attempts | has_error 
---------+----------+-----------
- dead   |        2 | t
-(1 row)
-
 RESET pgext.webhook_max_attempts;
 -- an unmapped price fails too
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_g02","object":"event","api_version":"2025-03-31.basil","created":1767226200,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_g2","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"ghost","customer":"cus_ghost","metadata":{"price_id":"price_mystery"}}}}$b$, 't=1767226200,v1=0768d93acf672573fac2875b998a9fcc4e0de3a8d94d29175e7c04543d223edf', pg_catalog.to_timestamp(1767226200));
-  status  | event_id 
-----------+----------
- accepted | evt_g02
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      1 |    0
-(1 row)
-
 SELECT status, last_error FROM pgext.webhook_events WHERE event_id = 'evt_g02';
- status  |                        last_error                        
----------+----------------------------------------------------------
- pending | Stripe price price_mystery is not in pgext.stripe_prices
-(1 row)
-
 -- the operator fixes the cause and replays
 SELECT pgext.stripe_price_set('price_mystery', 'credit_pack', 42);
- stripe_price_set 
-------------------
- 
-(1 row)
-
 SELECT pgext.webhook_replay('stripe', 'evt_g01') AS requeued, pgext.webhook_replay('stripe', 'evt_g02') AS due_now,
        pgext.webhook_replay('stripe', 'evt_a01') AS settled;
- requeued | due_now | settled 
-----------+---------+---------
- t        | t       | f
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      1 |    0
-(1 row)
-
 SELECT event_id, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_g%' ORDER BY 1;
- event_id | status  | attempts 
-----------+---------+----------
- evt_g01  | pending |        1
- evt_g02  | applied |        1
-(2 rows)
-
 -- evt_g01 came first and failed again (the checkout linking cus_ghost was applied after it); its retry succeeds
 UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id = 'evt_g01';
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT event_id, status, attempts FROM pgext.webhook_events WHERE event_id LIKE 'evt_g%' ORDER BY 1;
- event_id | status  | attempts 
-----------+---------+----------
- evt_g01  | applied |        2
- evt_g02  | applied |        1
-(2 rows)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'ghost';
- balance 
----------
-    1042
-(1 row)
-
 SELECT pgext.webhook_replay('stripe', 'evt_nope');
-ERROR:  webhook event stripe/evt_nope does not exist
 SELECT pgext.webhook_replay_dead() AS none_left;
- none_left 
------------
-         0
-(1 row)
 
 -- 8. past_due without (or before) invoice.payment_failed also starts the grace period, once
 SELECT pgext.account_set_stripe_customer(pgext.account_create('late'), 'cus_late');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d01","object":"event","api_version":"2025-03-31.basil","created":1767226400,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_late","object":"subscription","customer":"cus_late","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_late","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226400,v1=3f852fd6a4d9fb75bf3d0e32776ee4c85ea40563db2a733caf411b4c92a33daa', pg_catalog.to_timestamp(1767226400));
-  status  | event_id 
-----------+----------
- accepted | evt_d01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d02","object":"event","api_version":"2025-03-31.basil","created":1767226500,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_late","object":"subscription","customer":"cus_late","status":"past_due","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_late","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226500,v1=3bb92ccce603b21701ee11f4faf3d0364f2865f8c9831610539abcbdf35c07cb', pg_catalog.to_timestamp(1767226500));
-  status  | event_id 
-----------+----------
- accepted | evt_d02
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'late'), pg_catalog.to_timestamp(1767312900));
- access | until_off 
---------+-----------
- grace  |    605700
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_d03","object":"event","api_version":"2025-03-31.basil","created":1767226600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.payment_failed","data":{"object":{"id":"in_late","object":"invoice","customer":"cus_late","billing_reason":"subscription_cycle","customer_email":"someone@example.com","lines":{"object":"list","data":[{"id":"il_late","object":"line_item","period":{"start":1767225600,"end":1769904000},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_late","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_late"}}}}}$b$, 't=1767226600,v1=b9d5e20173c9d86094e043d64a50aff4dddabf2cb3dc62d85e96f0870279e91b', pg_catalog.to_timestamp(1767226600));
-  status  | event_id 
-----------+----------
- accepted | evt_d03
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        extract(epoch FROM s.current_period_start)::bigint - 1767225600 AS start_off,
        extract(epoch FROM s.current_period_end)::bigint - 1767225600 AS end_off,
@@ -719,227 +210,63 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
        s.ended_at IS NOT NULL AS ended
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'late' ORDER BY s.id;
-    id    |  status  | price_id  | cape | start_off | end_off | grace_off | ended 
-----------+----------+-----------+------+-----------+---------+-----------+-------
- sub_late | past_due | price_pro | f    |         0 | 2678400 |    605700 | f
-(1 row)
-
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
   FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'late' ORDER BY o.id;
-      kind      | subscription_id | until_off | event_id 
-----------------+-----------------+-----------+----------
- payment_failed | sub_late        |    605700 | evt_d03
-(1 row)
 
 -- 9. newer API versions schedule an end with cancel_at instead of cancel_at_period_end
 SELECT pgext.account_set_stripe_customer(pgext.account_create('sched'), 'cus_sched');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_s01","object":"event","api_version":"2025-03-31.basil","created":1767226700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.created","data":{"object":{"id":"sub_sched","object":"subscription","customer":"cus_sched","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_sched","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226700,v1=779be4a924b87810a2c143392f4b3f92b092b09e5dd537e30456ee21a7520fe6', pg_catalog.to_timestamp(1767226700));
-  status  | event_id 
-----------+----------
- accepted | evt_s01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_s02","object":"event","api_version":"2025-03-31.basil","created":1767226800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.updated","data":{"object":{"id":"sub_sched","object":"subscription","customer":"cus_sched","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_sched","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]},"cancel_at":1769817600}}}$b$, 't=1767226800,v1=f2b2da12b2c3365b52dade0a6ac1b68a615814d4f79addc9179cfded483948cd', pg_catalog.to_timestamp(1767226800));
-  status  | event_id 
-----------+----------
- accepted | evt_s02
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       2 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'sched'), pg_catalog.to_timestamp(1767312000));
-  access   | until_off 
------------+-----------
- canceling |   2592000
-(1 row)
-
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'sched'), pg_catalog.to_timestamp(1769817601));
- access | until_off 
---------+-----------
- none   |          
-(1 row)
-
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
   FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'sched' ORDER BY o.id;
-     kind      | subscription_id | until_off | event_id 
----------------+-----------------+-----------+----------
- access_ending | sub_sched       |   2592000 | evt_s02
-(1 row)
 
 -- 10. events we do not act on are ignored; bad inputs
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x01","object":"event","api_version":"2025-03-31.basil","created":1767226300,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"customer.subscription.trial_will_end","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"trialing","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_acme","object":"subscription_item","price":{"id":"price_pro","object":"price"},"quantity":1,"current_period_start":1767225600,"current_period_end":1769904000}]}}}}$b$, 't=1767226300,v1=aedb17fd2767011e73651e7e7ddd4c1f88fa6eda7840424558bdadf0e1891f3d', pg_catalog.to_timestamp(1767226300));
-  status  | event_id 
-----------+----------
- accepted | evt_x01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_x02","object":"event","api_version":"2025-03-31.basil","created":1767226301,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","object":"payment_intent"}}}$b$, 't=1767226301,v1=d75bc7f767ece4469d9678f62cc52a936af135705f474d4a2a1247f88be37352', pg_catalog.to_timestamp(1767226301));
-  status  | event_id 
-----------+----------
- accepted | evt_x02
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       2 |      0 |    0
-(1 row)
-
 SELECT * FROM pgext.webhook_apply(0);
-ERROR:  limit must be between 1 and 10000, got 0
 SELECT pgext.stripe_price_set('prod_x', 'subscription', 1);
-ERROR:  invalid Stripe price id 'prod_x'
 SELECT pgext.stripe_price_set('price_y', 'gift', 1);
-ERROR:  invalid price kind 'gift'
 SELECT pgext.stripe_price_set('price_y', 'credit_pack', 0);
-ERROR:  invalid credits '0' for a credit_pack price
 SELECT pgext.billing_access(NULL);
- billing_access 
-----------------
- (none,,)
-(1 row)
-
 SELECT pgext.stripe_price_remove('price_free') AS removed, pgext.stripe_price_remove('price_free') AS again;
- removed | again 
----------+-------
- t       | f
-(1 row)
 
 -- 11. invoice credits are keyed by subscription, price and period start, and nothing else
 SELECT pgext.account_set_stripe_customer(pgext.account_create('keyed'), 'cus_keyed');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 -- period.start written 1767225600.0 in one invoice and 1767225600 in another is one period: allocated once
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k01","object":"event","api_version":"2025-03-31.basil","created":1767227600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k1","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k1","object":"line_item","quantity":1,"period":{"start":1767225600.0,"end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227600,v1=c447881acaf675165b6efaa0b04cb3afa1a071873d2ed682b2e96e7bf968cfa1', pg_catalog.to_timestamp(1767227600));
-  status  | event_id 
-----------+----------
- accepted | evt_k01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k02","object":"event","api_version":"2025-03-31.basil","created":1767227601,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k2","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k2","object":"line_item","quantity":1,"period":{"start":1767225600,"end":1769904000},"price":{"id":"price_pro","object":"price"},"proration":false,"subscription":"sub_keyed"}]},"subscription":"sub_keyed"}}}$b$, 't=1767227601,v1=70320e6a632c24685b21f0fd71f86db4c51a8fa4b474cae20893a5bb76e926ea', pg_catalog.to_timestamp(1767227601));
-  status  | event_id 
-----------+----------
- accepted | evt_k02
-(1 row)
-
 -- a line naming another subscription is not this invoice's to allocate
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k03","object":"event","api_version":"2025-03-31.basil","created":1767227602,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k3","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k3a","object":"line_item","quantity":1,"period":{"start":1769904000,"end":1772323200},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}},{"id":"il_k3b","object":"line_item","quantity":1,"period":{"start":1769904000,"end":1772323200},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_elsewhere"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227602,v1=a564c03d034d9159c4b88b7e24af44df005d52979cafd86d9c0a4a893365400f', pg_catalog.to_timestamp(1767227602));
-  status  | event_id 
-----------+----------
- accepted | evt_k03
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       3 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT l.period_key, l.amount FROM pgext.credit_lots l JOIN pgext.accounts a ON a.id = l.account_id
  WHERE a.external_id = 'keyed' ORDER BY l.id;
-              period_key               | amount 
----------------------------------------+--------
- stripe:sub_keyed:price_pro:1767225600 |   1000
- stripe:sub_keyed:price_pro:1769904000 |   1000
-(2 rows)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'keyed';
- balance 
----------
-    1500
-(1 row)
-
 -- a line that would allocate but names no subscription or no integer period start fails the event;
 -- no other key is made up (two such invoices for one period would both allocate)
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k04","object":"event","api_version":"2025-03-31.basil","created":1767227603,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k4","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k4","object":"line_item","quantity":1,"period":{"start":1772323200,"end":1775001600},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227603,v1=adb7a5c1b8f2ba01f0d110a1196ff42c57faca6d0723f0340abc17c534965023', pg_catalog.to_timestamp(1767227603));
-  status  | event_id 
-----------+----------
- accepted | evt_k04
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k05","object":"event","api_version":"2025-03-31.basil","created":1767227604,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k5","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k5","object":"line_item","quantity":1,"period":{"start":1772323200,"end":1775001600},"price":{"id":"price_pro","object":"price"},"proration":false}]},"subscription":"sub_keyed"}}}$b$, 't=1767227604,v1=cd1bd7b777d53a2696c3b2a3c6495476129f7e7f877a6bedd3901d292a8d4297', pg_catalog.to_timestamp(1767227604));
-  status  | event_id 
-----------+----------
- accepted | evt_k05
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k06","object":"event","api_version":"2025-03-31.basil","created":1767227605,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k6","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k6","object":"line_item","quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227605,v1=2c39a54e0eb470997a041a38f12bdc921482b7d8482c446f763b87293f47ae17', pg_catalog.to_timestamp(1767227605));
-  status  | event_id 
-----------+----------
- accepted | evt_k06
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k07","object":"event","api_version":"2025-03-31.basil","created":1767227606,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k7","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k7","object":"line_item","quantity":1,"period":{"start":1772323200.5,"end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227606,v1=98e38b2ddd4e0503c1e01c001fc71db1aab48c1d4a303a9364b7bbe290e714c0', pg_catalog.to_timestamp(1767227606));
-  status  | event_id 
-----------+----------
- accepted | evt_k07
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_k08","object":"event","api_version":"2025-03-31.basil","created":1767227607,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"invoice.paid","data":{"object":{"id":"in_k8","object":"invoice","customer":"cus_keyed","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_k8","object":"line_item","quantity":1,"period":{"start":"1772323200","end":1769904000},"pricing":{"type":"price_details","price_details":{"price":"price_pro","product":"prod_x"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"proration":false,"subscription":"sub_keyed"}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_keyed"}}}}}$b$, 't=1767227607,v1=c2cab57430c50ca0aed6a2c0dbe3e08a4a66213dfa6106cb30e39bc01f60ceb3', pg_catalog.to_timestamp(1767227607));
-  status  | event_id 
-----------+----------
- accepted | evt_k08
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      5 |    0
-(1 row)
-
 SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
  WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;
- event_id | status  | attempts |                                     last_error                                      
-----------+---------+----------+-------------------------------------------------------------------------------------
- evt_k04  | pending |        1 | invoice in_k4 line il_k4 has subscription price price_pro but names no subscription
- evt_k05  | pending |        1 | invoice in_k5 line il_k5 has subscription price price_pro but names no subscription
- evt_k06  | pending |        1 | invoice in_k6 line il_k6 has no valid period.start (an integer unix time)
- evt_k07  | pending |        1 | invoice in_k7 line il_k7 has no valid period.start (an integer unix time)
- evt_k08  | pending |        1 | invoice in_k8 line il_k8 has no valid period.start (an integer unix time)
-(5 rows)
-
 -- after its retries each is a dead letter (last_error says why), and nothing was allocated
 SET pgext.webhook_max_attempts = 2;
 UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08';
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |      0 |    5
-(1 row)
-
 RESET pgext.webhook_max_attempts;
 SELECT event_id, status, attempts, last_error IS NOT NULL AS has_error FROM pgext.webhook_events
  WHERE event_id BETWEEN 'evt_k04' AND 'evt_k08' ORDER BY 1;
- event_id | status | attempts | has_error 
-----------+--------+----------+-----------
- evt_k04  | dead   |        2 | t
- evt_k05  | dead   |        2 | t
- evt_k06  | dead   |        2 | t
- evt_k07  | dead   |        2 | t
- evt_k08  | dead   |        2 | t
-(5 rows)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'keyed';
- balance 
----------
-    1500
-(1 row)
 
 -- 12. errors while applying: transient ones (contention, resources, I/O) leave the event pending,
 -- attempts unchanged, due again in 5 s; other errors count an attempt (backoff 30 s, then more);
@@ -956,206 +283,53 @@ END
 $$;
 CREATE TRIGGER inject_fault BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.inject_fault();
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40001","object":"event","api_version":"2025-03-31.basil","created":1767227700,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40001","object":"payment_intent"}}}$b$, 't=1767227700,v1=1ffcdd57ee53a68c15159f481c96a9703286d91f41fc22c2e7e10d320d5b37d6', pg_catalog.to_timestamp(1767227700));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_40001
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40P01","object":"event","api_version":"2025-03-31.basil","created":1767227701,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40P01","object":"payment_intent"}}}$b$, 't=1767227701,v1=cb679add8c5965ff02962455bace7206c3cc438ccb62994d0f474fb7ed72e74a', pg_catalog.to_timestamp(1767227701));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_40P01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_55P03","object":"event","api_version":"2025-03-31.basil","created":1767227702,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_55P03","object":"payment_intent"}}}$b$, 't=1767227702,v1=a5e1656cd64535e784f3896bc01ffc5ce93c98bb2a75007a209250e480aa5051', pg_catalog.to_timestamp(1767227702));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_55P03
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_53200","object":"event","api_version":"2025-03-31.basil","created":1767227703,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_53200","object":"payment_intent"}}}$b$, 't=1767227703,v1=a130fe32edc2ccab226fd1b0cf207f3f49fbcb87da2caa75691f7bde919bd27b', pg_catalog.to_timestamp(1767227703));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_53200
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_53100","object":"event","api_version":"2025-03-31.basil","created":1767227704,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_53100","object":"payment_intent"}}}$b$, 't=1767227704,v1=527f2babbaf775678f9ec2ea87d215caf16f09bf95f1e71bba17939fc72954b4', pg_catalog.to_timestamp(1767227704));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_53100
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_58030","object":"event","api_version":"2025-03-31.basil","created":1767227705,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_58030","object":"payment_intent"}}}$b$, 't=1767227705,v1=ea5fe23d32cba52ccbafb446769e034867442018d55d9c940be160454f922da4', pg_catalog.to_timestamp(1767227705));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_58030
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_08006","object":"event","api_version":"2025-03-31.basil","created":1767227706,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_08006","object":"payment_intent"}}}$b$, 't=1767227706,v1=94bf71b67f9ca0471a60ee13c530292257826fa456db8cc72515d2e72561ee11', pg_catalog.to_timestamp(1767227706));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_08006
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_22023","object":"event","api_version":"2025-03-31.basil","created":1767227707,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_22023","object":"payment_intent"}}}$b$, 't=1767227707,v1=484580cb1fa93b309d58aefa12b884833d8b50f6648326ad7ed2b09494a7ef2c', pg_catalog.to_timestamp(1767227707));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_22023
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_23505","object":"event","api_version":"2025-03-31.basil","created":1767227708,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_23505","object":"payment_intent"}}}$b$, 't=1767227708,v1=08a522349e00dc8b4d7ad2e2b91eed8f7e3004cf79fb5c498d2571d1bde4dcac', pg_catalog.to_timestamp(1767227708));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_23505
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_42501","object":"event","api_version":"2025-03-31.basil","created":1767227709,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_42501","object":"payment_intent"}}}$b$, 't=1767227709,v1=162cd3c8e6ca1c3822ccca9aa3fc66e5b2dc8e365a350478118912003b3b8a03', pg_catalog.to_timestamp(1767227709));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_42501
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_P0002","object":"event","api_version":"2025-03-31.basil","created":1767227710,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_P0002","object":"payment_intent"}}}$b$, 't=1767227710,v1=cd8b7efb0ed1b4bc584ca738058b11dc7a8fa589c1f0a77f8ba30955fe70eff2', pg_catalog.to_timestamp(1767227710));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_P0002
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_XX000","object":"event","api_version":"2025-03-31.basil","created":1767227711,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_XX000","object":"payment_intent"}}}$b$, 't=1767227711,v1=1c96f3b04c82881b2b219b88f1d7dda44fd9929c4c38309e3cd56cb3ab4f6fd8', pg_catalog.to_timestamp(1767227711));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_XX000
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_40002","object":"event","api_version":"2025-03-31.basil","created":1767227712,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_40002","object":"payment_intent"}}}$b$, 't=1767227712,v1=d362cf6436b3d1a66e29f05c4b38a69651d5d5b64b3d0d09848c003035136d76', pg_catalog.to_timestamp(1767227712));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_40002
-(1 row)
-
 BEGIN;
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |       0 |     13 |    0
-(1 row)
-
 SELECT event_id, status, attempts, (extract(epoch FROM next_attempt_at - pg_catalog.now()))::integer AS retry_in_s,
        last_error
   FROM pgext.webhook_events WHERE event_id LIKE 'evt_fault_%' ORDER BY attempts, event_id;
-    event_id     | status  | attempts | retry_in_s |                         last_error                         
------------------+---------+----------+------------+------------------------------------------------------------
- evt_fault_08006 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 08006
- evt_fault_40001 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 40001
- evt_fault_40P01 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 40P01
- evt_fault_53100 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 53100
- evt_fault_53200 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 53200
- evt_fault_55P03 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 55P03
- evt_fault_58030 | pending |        0 |          5 | transient, not counted as an attempt: injected fault 58030
- evt_fault_22023 | pending |        1 |         30 | injected fault 22023
- evt_fault_23505 | pending |        1 |         30 | injected fault 23505
- evt_fault_40002 | pending |        1 |         30 | injected fault 40002
- evt_fault_42501 | pending |        1 |         30 | injected fault 42501
- evt_fault_P0002 | pending |        1 |         30 | injected fault P0002
- evt_fault_XX000 | pending |        1 |         30 | injected fault XX000
-(13 rows)
-
 COMMIT;
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_57014","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_57014","object":"payment_intent"}}}$b$, 't=1767227800,v1=442847e4efff9dff9363edf67b0668c1b2d505f7e19cc0c5686284046aa082c7', pg_catalog.to_timestamp(1767227800));
-  status  |   event_id   
-----------+--------------
- accepted | evt_fz_57014
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_57014","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_57014","object":"payment_intent"}}}$b$, 't=1767227801,v1=fcdf3ecf2e1e9f3ec46fe1ddf66e36db3d3969689f7220536ed4076fe15b13da', pg_catalog.to_timestamp(1767227801));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_57014
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
-ERROR:  injected fault 57014
 SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
  WHERE event_id IN ('evt_fz_57014', 'evt_fault_57014') ORDER BY 1;
-    event_id     | status  | attempts | last_error 
------------------+---------+----------+------------
- evt_fault_57014 | pending |        0 | 
- evt_fz_57014    | pending |        0 | 
-(2 rows)
-
 UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_57014';
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_57P01","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_57P01","object":"payment_intent"}}}$b$, 't=1767227800,v1=c03d2eec5611d989fe29629323688821af1fe8e570e6e9be3727dabedae6d004', pg_catalog.to_timestamp(1767227800));
-  status  |   event_id   
-----------+--------------
- accepted | evt_fz_57P01
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_57P01","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_57P01","object":"payment_intent"}}}$b$, 't=1767227801,v1=ca92296249bddb3e0ad2b8f62164f1b997ade3b11d79f5bed302fc5cf7231133', pg_catalog.to_timestamp(1767227801));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_57P01
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
-ERROR:  injected fault 57P01
 SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
  WHERE event_id IN ('evt_fz_57P01', 'evt_fault_57P01') ORDER BY 1;
-    event_id     | status  | attempts | last_error 
------------------+---------+----------+------------
- evt_fault_57P01 | pending |        0 | 
- evt_fz_57P01    | pending |        0 | 
-(2 rows)
-
 UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_57P01';
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fz_XX001","object":"event","api_version":"2025-03-31.basil","created":1767227800,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fz_XX001","object":"payment_intent"}}}$b$, 't=1767227800,v1=122dca5d2267264f0283203e976464c39255e397392a7a34e0fb5808fb62971a', pg_catalog.to_timestamp(1767227800));
-  status  |   event_id   
-----------+--------------
- accepted | evt_fz_XX001
-(1 row)
-
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_fault_XX001","object":"event","api_version":"2025-03-31.basil","created":1767227801,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"payment_intent.succeeded","data":{"object":{"id":"pi_fault_XX001","object":"payment_intent"}}}$b$, 't=1767227801,v1=15ff1ae55c854c755dc1eaba897be7e3cf4389678c291091bb2450832ce34609', pg_catalog.to_timestamp(1767227801));
-  status  |    event_id     
-----------+-----------------
- accepted | evt_fault_XX001
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
-ERROR:  injected fault XX001
 SELECT event_id, status, attempts, last_error FROM pgext.webhook_events
  WHERE event_id IN ('evt_fz_XX001', 'evt_fault_XX001') ORDER BY 1;
-    event_id     | status  | attempts | last_error 
------------------+---------+----------+------------
- evt_fault_XX001 | pending |        0 | 
- evt_fz_XX001    | pending |        0 | 
-(2 rows)
-
 UPDATE pgext.webhook_events SET next_attempt_at = 'infinity' WHERE event_id = 'evt_fault_XX001';
 -- once the cause is gone every one of them applies
 DROP TRIGGER inject_fault ON pgext.webhook_events;
 DROP FUNCTION public.inject_fault();
 UPDATE pgext.webhook_events SET next_attempt_at = '-infinity' WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%';
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       0 |          0 |      19 |      0 |    0
-(1 row)
-
 SELECT status, attempts, count(*) FROM pgext.webhook_events
  WHERE event_id LIKE 'evt_fault_%' OR event_id LIKE 'evt_fz_%' GROUP BY 1, 2 ORDER BY 1, 2;
- status  | attempts | count 
----------+----------+-------
- ignored |        1 |    13
- ignored |        2 |     6
-(2 rows)
 
 -- 13. one call applies thousands of events in the memory of one: each event's memory and SPI
 -- results are released after it (pg_backend_memory_contexts sampled at the 500th and the 3000th)
 SELECT pgext.account_set_stripe_customer(pgext.account_create('bulk'), 'cus_bulk');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 INSERT INTO pgext.webhook_events (source, event_id, type, object_id, created, livemode, payload, received_at, status)
 SELECT 'stripe', 'evt_bulk_' || pg_catalog.lpad(i::text, 5, '0'), 'customer.subscription.created', 'sub_bulk_' || i,
        pg_catalog.to_timestamp(1767228600 + i), false,
@@ -1176,156 +350,61 @@ END
 $$;
 CREATE TRIGGER probe_memory BEFORE UPDATE ON pgext.webhook_events FOR EACH ROW EXECUTE FUNCTION public.probe_memory();
 SELECT * FROM pgext.webhook_apply(10000);
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-    3000 |          0 |       0 |      0 |    0
-(1 row)
-
 -- (one SPI connection for the whole call kept every result set: about 40 KB per event here)
 SELECT count(*) AS samples,
        (pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_03000')
         - pg_catalog.max(bytes) FILTER (WHERE event_id = 'evt_bulk_00500')) / 2500 < 1024 AS under_1kb_per_event
   FROM public.apply_memory;
- samples | under_1kb_per_event 
----------+---------------------
-       2 | t
-(1 row)
-
 DROP TRIGGER probe_memory ON pgext.webhook_events;
 DROP FUNCTION public.probe_memory();
 DROP TABLE public.apply_memory;
 SELECT count(*) AS bulk_subscriptions FROM pgext.stripe_subscriptions WHERE customer_id = 'cus_bulk';
- bulk_subscriptions 
---------------------
-               3000
-(1 row)
 
 -- 14. who may link which Stripe customer (account_set_stripe_customer): a customer's billing
 -- history stays with its account; once an account has Stripe state only pgext_admin changes its link
 SET ROLE pgext_app;
 -- the app cannot unlink an account that has subscriptions or purchases, nor relink it
 SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);
-ERROR:  only pgext_admin may unlink an account that has Stripe subscriptions or purchases
 SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_other');
-ERROR:  account is already linked to Stripe customer "cus_acme"
 -- an account without Stripe state: the app links, unlinks and relinks it
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_newbie_2');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), NULL);
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 RESET ROLE;
 -- an operator (pgext_admin) may unlink acme
 SET ROLE pgext_admin;
 SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), NULL);
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), NULL);
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 RESET ROLE;
 SET ROLE pgext_app;
 -- cus_acme's subscriptions and cus_lifer's purchase are recorded for acme and lifer: not linkable elsewhere
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_acme');
-ERROR:  Stripe customer "cus_acme" has subscriptions or purchases recorded for account "acme"
 SELECT pgext.account_set_stripe_customer(pgext.account_create('newbie'), 'cus_lifer');
-ERROR:  Stripe customer "cus_lifer" has subscriptions or purchases recorded for account "lifer"
 -- and the app may not link acme again (it has Stripe state)
 SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');
-ERROR:  only pgext_admin may link an account that has Stripe subscriptions or purchases
 RESET ROLE;
 -- a checkout for newbie paid by cus_lifer (unlinked, but its purchase is lifer's) credits newbie
 -- and does not link cus_lifer to newbie
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_n01","object":"event","api_version":"2025-03-31.basil","created":1767227900,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_n1","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"newbie","customer":"cus_lifer","metadata":{"price_id":"price_pack"}}}}$b$, 't=1767227900,v1=674b6e1181ce7ac7afa8881f02a9c812fc2f414033d213f815b0cd1fcbcbff65', pg_catalog.to_timestamp(1767227900));
-  status  | event_id 
-----------+----------
- accepted | evt_n01
-(1 row)
-
 SELECT * FROM pgext.webhook_apply();
- applied | superseded | ignored | failed | dead 
----------+------------+---------+--------+------
-       1 |          0 |       0 |      0 |    0
-(1 row)
-
 SELECT pgext.credit_balance(id) AS balance FROM pgext.accounts WHERE external_id = 'newbie';
- balance 
----------
-     250
-(1 row)
-
 -- cus_lifer now has purchases for lifer and for newbie: the app can link it to neither;
 -- an operator (pgext_admin) links accounts with Stripe state, deliberately
 SET ROLE pgext_app;
 SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');
-ERROR:  Stripe customer "cus_lifer" has subscriptions or purchases recorded for account "newbie"
 RESET ROLE;
 SET ROLE pgext_admin;
 SELECT pgext.account_set_stripe_customer(pgext.account_create('acme'), 'cus_acme');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 SELECT pgext.account_set_stripe_customer(pgext.account_create('lifer'), 'cus_lifer');
- account_set_stripe_customer 
------------------------------
- 
-(1 row)
-
 RESET ROLE;
 SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id IN ('acme', 'lifer', 'newbie') ORDER BY 1;
- external_id | stripe_customer_id 
--------------+--------------------
- acme        | cus_acme
- lifer       | cus_lifer
- newbie      | 
-(3 rows)
 
 -- the ledger stays consistent and every change was announced
 SELECT count(*) AS audit_rows FROM pgext.credit_audit();
- audit_rows 
-------------
-          0
-(1 row)
-
 SELECT count(*) AS verify_rows FROM pgext.credit_verify();
- verify_rows 
--------------
-           0
-(1 row)
-
 SELECT kind, count(*) FROM pgext.billing_outbox GROUP BY 1 ORDER BY 1;
-      kind      | count 
-----------------+-------
- access_ended   |     1
- access_ending  |     2
- grace_expired  |     1
- payment_failed |     4
-(4 rows)
-
+-- Leave a fresh extension behind: the tests that run after this one (in
+-- alphabetical order) count ids from 1.
+BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
+CREATE EXTENSION pgext;

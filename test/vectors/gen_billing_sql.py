@@ -1,6 +1,6 @@
-"""Writes sql/stripe_events.sql: what each Stripe event does, out-of-order
+"""Writes sql/billing.sql: what each Stripe event does, out-of-order
 deliveries, lifetime vs subscription, retries, dead letters and replay.
-Run from the repository root: python3 test/vectors/gen_stripe_events_sql.py"""
+Run from the repository root: python3 test/vectors/gen_billing_sql.py"""
 from stripe_sig import event, ingest
 
 SEC = "whsec_events_test"
@@ -111,7 +111,7 @@ def outbox(acct):
 w("""-- Stripe events applied to billing state: checkout, subscriptions, invoices,
 -- out-of-order deliveries, lifetime vs subscription, retries, dead letters.
 -- Signatures were computed with the openssl command line at authoring time
--- (test/vectors/stripe_sig.py; generator test/vectors/gen_stripe_events_sql.py).
+-- (test/vectors/stripe_sig.py; generator test/vectors/gen_billing_sql.py).
 -- Times are offsets in seconds from 2026-01-01 00:00 UTC (created of the first event).
 \\set VERBOSITY terse
 SET client_min_messages = warning;
@@ -459,5 +459,9 @@ w("\n-- the ledger stays consistent and every change was announced")
 w("SELECT count(*) AS audit_rows FROM pgext.credit_audit();")
 w("SELECT count(*) AS verify_rows FROM pgext.credit_verify();")
 w("SELECT kind, count(*) FROM pgext.billing_outbox GROUP BY 1 ORDER BY 1;")
+w("""-- Leave a fresh extension behind: the tests that run after this one (in
+-- alphabetical order) count ids from 1.
+BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
+CREATE EXTENSION pgext;""")
 
-open("sql/stripe_events.sql", "w").write("\n".join(out) + "\n")
+open("sql/billing.sql", "w").write("\n".join(out) + "\n")
