@@ -8,11 +8,7 @@
 # planned once) and 'simple' (every statement parsed and planned, as many drivers do).
 # The three variants alternate round by round so drift hits all of them alike;
 # the reported tps is the median over rounds.
-source "$(dirname "$0")/../lib.sh"
-pgext_build_install
-dir=$(pgext_stage)
-trap 'rm -rf "$dir"' EXIT
-pgext_as_user env -C "$dir" SECONDS_PER_RUN="${SECONDS_PER_RUN:-20}" ROUNDS="${ROUNDS:-3}" \
+source "$(dirname "$0")/lib.sh"
+bench_main credits SECONDS_PER_RUN="${SECONDS_PER_RUN:-20}" ROUNDS="${ROUNDS:-3}" \
   CLIENTS="${CLIENTS:-8}" MODES="${MODES:-prepared simple}" \
-  pg_virtualenv -o shared_preload_libraries=pgext -o max_connections=50 -o fsync="${FSYNC:-on}" \
-  bash test/bench/credits_run.sh
+  -o max_connections=50 -o fsync="${FSYNC:-on}"

@@ -10,15 +10,5 @@
 # functions themselves cost, round trip amortized), each for secret_get and
 # for pgp_sym_decrypt on the same 1000 values.
 # Holds the install lock of test/lib.sh for the whole run.
-source "$(dirname "$0")/../lib.sh"
-seconds=${1:-10}
-clients=${2:-2}
-batch=${3:-100}
-pgext_build_install
-dir=$(pgext_stage)
-status=0
-# shellcheck disable=SC2046
-pgext_as_user env -C "$dir" BENCH_SECONDS="$seconds" BENCH_CLIENTS="$clients" BENCH_BATCH="$batch" \
-  pg_virtualenv $(pgext_cluster_opts "$dir") bash test/bench/secrets_run.sh || status=$?
-rm -rf "$dir"
-exit $status
+source "$(dirname "$0")/lib.sh"
+bench_main secrets --keys BENCH_SECONDS="${1:-10}" BENCH_CLIENTS="${2:-2}" BENCH_BATCH="${3:-100}"

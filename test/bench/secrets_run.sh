@@ -2,6 +2,7 @@
 # Inside pg_virtualenv (see secrets.sh): load data, run pgbench, print ratios.
 set -euo pipefail
 cd "$(dirname "$0")"
+source ./lib.sh
 seconds=${BENCH_SECONDS:-10}
 clients=${BENCH_CLIENTS:-2}
 batch=${BENCH_BATCH:-100}
@@ -9,13 +10,7 @@ psql -X -q -v ON_ERROR_STOP=1 -f secrets_setup.sql
 
 # Run one pgbench script; prints its tps (excluding connection time).
 run() {
-  local out tps
-  out=$(pgbench -n -M prepared -c "$clients" -j "$clients" -T "$seconds" -D batch="$batch" -f "$1" 2>&1)
-  tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
-  if [ -z "$tps" ] || grep -q 'ERROR' <<<"$out"; then
-    echo "pgbench $1 failed:" >&2; echo "$out" >&2; exit 1
-  fi
-  echo "$tps"
+  bench_pgbench -M prepared -c "$clients" -j "$clients" -T "$seconds" -D batch="$batch" -f "$1"
 }
 
 echo "pgext secret read benchmark: ${seconds}s per script, $clients clients, pgbench -M prepared, batch $batch"

@@ -3,18 +3,14 @@
 # version using pgcrypto hmac() and INSERT ... ON CONFLICT DO NOTHING, on
 # ~1 KB signed Stripe events (90% new, 10% duplicates), CLIENTS clients, in
 # one run on one throwaway cluster.  Prints tps and the ratio.
-#   bash test/bench/webhooks.sh   (SECONDS_PER_RUN=15 ROUNDS=3 CLIENTS=8 MODE=prepared FSYNC=on)
+#   bash test/bench/webhooks.sh   (SECONDS_PER_RUN=15 ROUNDS=3 CLIENTS=8 MODE=prepared FSYNC=on DELIVERIES=400000)
 # Both variants read the signing secret from the secret store, verify, check
 # the timestamp, parse the JSON and record the event; they alternate round by
 # round so drift hits both alike; the reported tps is the median over rounds.
 # (f) is the floor: the same INSERT with no verification at all, the most any
 # ingest function could reach on this machine.  Also reported: the per-call
 # cost of each function inside one transaction (no commit, no round trip).
-source "$(dirname "$0")/../lib.sh"
-pgext_build_install
-dir=$(pgext_stage)
-trap 'rm -rf "$dir"' EXIT
-pgext_as_user env -C "$dir" SECONDS_PER_RUN="${SECONDS_PER_RUN:-15}" ROUNDS="${ROUNDS:-3}" \
-  CLIENTS="${CLIENTS:-8}" MODE="${MODE:-prepared}" \
-  pg_virtualenv $(pgext_cluster_opts "$dir") -o max_connections=50 -o fsync="${FSYNC:-on}" \
-  bash test/bench/webhooks_run.sh
+source "$(dirname "$0")/lib.sh"
+bench_main webhooks --keys SECONDS_PER_RUN="${SECONDS_PER_RUN:-15}" ROUNDS="${ROUNDS:-3}" \
+  CLIENTS="${CLIENTS:-8}" MODE="${MODE:-prepared}" DELIVERIES="${DELIVERIES:-400000}" \
+  -o max_connections=50 -o fsync="${FSYNC:-on}"

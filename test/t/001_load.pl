@@ -4,11 +4,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $node = PostgreSQL::Test::Cluster->new('preloaded');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgext'");
-$node->start;
+my $node = PgextTest::node('preloaded', extension => 0);
 
 my ($ret, $out, $err) = $node->psql('postgres', 'CREATE EXTENSION pgext CASCADE');
 is($ret, 0, 'CREATE EXTENSION with pgext preloaded');
@@ -36,9 +36,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM pgext.accounts'), '0', 're
 $node->stop;
 
 # Without preloading: a clear warning at CREATE EXTENSION, credits still work.
-my $plain = PostgreSQL::Test::Cluster->new('not_preloaded');
-$plain->init;
-$plain->start;
+my $plain = PgextTest::node('not_preloaded', preload => 0, extension => 0);
 ($ret, $out, $err) = $plain->psql('postgres', 'CREATE EXTENSION pgext CASCADE');
 is($ret, 0, 'CREATE EXTENSION works without preloading');
 like($err, qr/WARNING:  pgext is not in shared_preload_libraries/, 'warns when not preloaded');

@@ -7,13 +7,12 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $node = PostgreSQL::Test::Cluster->new('crash');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgext'\nfsync = on");
-$node->start;
+my $node = PgextTest::node('crash', conf => 'fsync = on');
 $node->safe_psql('postgres', q{
-	CREATE EXTENSION pgext CASCADE;
 	SELECT pgext.credit_grant(pgext.account_create('acct-' || i), 1000000, 'seed')
 	  FROM generate_series(1, 20) i;
 	SELECT pgext.credit_grant(a.id, 500, 'promo', 'promo', now() + interval '1 day')

@@ -14,22 +14,16 @@
 # server start and at CREATE EXTENSION about settings that log them.
 use strict;
 use warnings;
-use Cwd;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $keys = getcwd() . '/test/keys.sh';
 my $acct = '11111111-1111-4111-8111-111111111111';
 
-my $node = PostgreSQL::Test::Cluster->new('secrets_log');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pgext'
-pgext.master_key_command = '$keys'
-log_statement = none
-});
-$node->start;
+my $node = PgextTest::node('secrets_log', extension => 0);
 
 my $startup_log = slurp_file($node->logfile);
 unlike($startup_log, qr/logging settings can write secret values/,

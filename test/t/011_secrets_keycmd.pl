@@ -3,20 +3,20 @@
 # (never a key), and the secret functions then raise a clear error naming it.
 use strict;
 use warnings;
-use Cwd;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $good_keys = getcwd() . '/test/keys.sh';
+my $good_keys = PgextTest::keys_path();
 # The key bytes of test/keys.sh: they must never show up in a log.
 my @key_hex = (
 	'000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
 	'202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f');
 
-my $node = PostgreSQL::Test::Cluster->new('secrets_keycmd');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgext'\nlog_statement = none");
+my $node = PgextTest::node('secrets_keycmd', keys => undef, start => 0);
 my $dir = $node->basedir;
 my $running = 0;
 
@@ -24,12 +24,7 @@ my $running = 0;
 sub key_script
 {
 	my ($name, $body) = @_;
-	my $path = "$dir/$name";
-	open(my $fh, '>', $path) or die "$path: $!";
-	print $fh "#!/bin/sh\n$body";
-	close($fh);
-	chmod(0700, $path) or die "chmod $path: $!";
-	return $path;
+	return PgextTest::shell_script("$dir/$name", $body);
 }
 
 # Restart with a command (undef = unset); returns the log written meanwhile.
@@ -126,10 +121,7 @@ unlike($full_log, qr/$key_hex[1]/, 'key 2 never logged');
 $node->stop;
 
 # 8. Not preloaded: a clear error that says how to fix it.
-my $plain = PostgreSQL::Test::Cluster->new('secrets_not_preloaded');
-$plain->init;
-$plain->start;
-$plain->safe_psql('postgres', 'CREATE EXTENSION pgext CASCADE');
+my $plain = PgextTest::node('secrets_not_preloaded', preload => 0);
 ($ret, $out, $err) = $plain->psql('postgres', q{SELECT pgext.secret_set('k', 'v')});
 like($err, qr/ERROR:  pgext secrets requires pgext in shared_preload_libraries/,
 	'not preloaded: secret_set says so');

@@ -6,6 +6,9 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
 my %key = (
 	1 => '000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f',
@@ -13,9 +16,7 @@ my %key = (
 	3 => 'c0ffee00c0ffee01c0ffee02c0ffee03c0ffee04c0ffee05c0ffee06c0ffee07');
 my $acct = '11111111-1111-4111-8111-111111111111';
 
-my $node = PostgreSQL::Test::Cluster->new('secrets_rotation');
-$node->init;
-$node->append_conf('postgresql.conf', "shared_preload_libraries = 'pgext'\nlog_statement = none");
+my $node = PgextTest::node('secrets_rotation', keys => undef, start => 0);
 my $dir = $node->basedir;
 my $running = 0;
 
@@ -23,11 +24,7 @@ my $running = 0;
 sub use_keys
 {
 	my ($name, @lines) = @_;
-	my $path = "$dir/$name.sh";
-	open(my $fh, '>', $path) or die "$path: $!";
-	print $fh "#!/bin/sh\n", map { "echo '$_'\n" } @lines;
-	close($fh);
-	chmod(0700, $path) or die "chmod: $!";
+	my $path = PgextTest::shell_script("$dir/$name.sh", join('', map { "echo '$_'\n" } @lines));
 	$node->append_conf('postgresql.conf', "pgext.master_key_command = '$path'");
 	if ($running) { $node->restart; }
 	else          { $node->start; $running = 1; }

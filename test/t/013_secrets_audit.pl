@@ -2,22 +2,14 @@
 # "dropped", a flush empties it, and unflushed counts do not survive a restart.
 use strict;
 use warnings;
-use Cwd;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $keys = getcwd() . '/test/keys.sh';
-my $node = PostgreSQL::Test::Cluster->new('secrets_audit');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pgext'
-pgext.master_key_command = '$keys'
-pgext.secret_audit_slots = 16
-log_statement = none
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION pgext CASCADE');
+my $node = PgextTest::node('secrets_audit', conf => 'pgext.secret_audit_slots = 16');
 is($node->safe_psql('postgres', 'SHOW pgext.secret_audit_slots'), '16', 'slots setting');
 
 # 20 distinct secrets set: 16 counters, 4 uses counted only as dropped.

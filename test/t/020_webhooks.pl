@@ -9,29 +9,21 @@
 # webhook (accepted, forged, stale, malformed, unknown source, missing secret,
 # failed application) writes the signing secret, a signature or the payload
 # to the server log.  Signatures are computed here with Digest::SHA,
-# independently of pgext.
+# independently of pgext (PgextTest::stripe_signature).
 use strict;
 use warnings;
-use Cwd;
-use Digest::SHA qw(hmac_sha256_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $keys = getcwd() . '/test/keys.sh';
 my $secret = 'whsec_TAPCANARY_7c1d2e3f4a5b6c7d';
 my $t = 1767225600;
 
-my $node = PostgreSQL::Test::Cluster->new('webhooks');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pgext'
-pgext.master_key_command = '$keys'
-log_statement = none
-});
-$node->start;
+my $node = PgextTest::node('webhooks');
 $node->safe_psql('postgres', qq{
-	CREATE EXTENSION pgext CASCADE;
 	SELECT pgext.secret_set('webhook:stripe', '$secret');
 	SELECT pgext.stripe_price_set('price_tap', 'credit_pack', 10);
 	SELECT pgext.account_create('tap-acct');
@@ -41,8 +33,8 @@ $node->safe_psql('postgres', qq{
 sub delivery
 {
 	my ($id, $type, $obj) = @_;
-	my $body = qq({"id":"$id","object":"event","type":"$type","created":$t,"livemode":false,"data":{"object":$obj}});
-	return ($body, "t=$t,v1=" . hmac_sha256_hex("$t.$body", $secret));
+	my $body = PgextTest::stripe_event($id, $type, $t, $obj);
+	return ($body, PgextTest::stripe_signature($secret, $t, $body));
 }
 
 # webhook_ingest's status for a delivery (received when it was signed).
@@ -89,7 +81,7 @@ is(ingest($forged, $s3), 'bad_signature', 'forged');
 is($node->safe_psql('postgres',
 	"SELECT status FROM pgext.webhook_ingest('stripe', \$b\$$b3\$b\$, '$s3', to_timestamp($t + 1000))"),
 	'stale', 'stale');
-is(ingest('not json', "t=$t,v1=" . hmac_sha256_hex("$t.not json", $secret)), 'malformed', 'malformed');
+is(ingest('not json', PgextTest::stripe_signature($secret, $t, 'not json')), 'malformed', 'malformed');
 is($node->safe_psql('postgres', 'SELECT failed FROM pgext.webhook_apply()'), '1',
 	'an application failure is recorded, not raised');
 my ($ret, $out, $err) = $node->psql('postgres',

@@ -23,34 +23,20 @@
 # pg_extension_config_dump line of an identity sequence makes this test fail.
 use strict;
 use warnings;
-use Cwd;
 use Digest::SHA qw(hmac_sha256_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-my $keys = getcwd() . '/test/keys.sh';
 my $whsec = 'whsec_BACKUPCANARY_0123456789abcdef';
 my $n8n_key = 'n8n-BACKUPCANARY-signing-key';
 my $tmp = PostgreSQL::Test::Utils::tempdir;
 my $T0 = time() - 86400;    # created times of the Stripe events
 my $P1 = $T0 - 86400;       # the billing period [P1, P2)
 my $P2 = $P1 + 30 * 86400;
-
-# A cluster with pgext preloaded and the given master key command.
-sub new_node
-{
-	my ($name, $keycmd) = @_;
-	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init;
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'pgext'
-pgext.master_key_command = '$keycmd'
-log_statement = none
-});
-	$node->start;
-	return $node;
-}
 
 # ---- webhook deliveries ------------------------------------------------------
 
@@ -62,9 +48,8 @@ sub stripe_delivery
 {
 	my ($id) = @_;
 	my ($type, $created, $obj) = @{ $stripe_events{$id} };
-	my $body = qq({"id":"$id","object":"event","type":"$type","created":$created,"livemode":false,"data":{"object":$obj}});
-	my $t = time();
-	return ($body, "t=$t,v1=" . hmac_sha256_hex("$t.$body", $whsec));
+	my $body = PgextTest::stripe_event($id, $type, $created, $obj);
+	return ($body, PgextTest::stripe_signature($whsec, time(), $body));
 }
 
 # SQL delivering a Stripe event (registered on first use).
@@ -113,11 +98,9 @@ sub checkout_obj
 
 # ---- the source --------------------------------------------------------------
 
-my $src = new_node('backup_src', $keys);
-$src->safe_psql('postgres', 'CREATE DATABASE shop');
 my $db = 'shop';
+my $src = PgextTest::node('backup_src', database => $db);
 $src->safe_psql($db, qq{
-	CREATE EXTENSION pgext CASCADE;
 	CREATE ROLE backup_app LOGIN;
 	GRANT pgext_app TO backup_app;
 	SELECT pgext.secret_set('webhook:stripe', '$whsec');
@@ -370,7 +353,7 @@ for my $format ('plain', 'custom')
 is($src->safe_psql($db, $rows_sql), $want{rows}, 'the source still holds the same rows');
 
 # 2. A fresh cluster started with the same master key command.
-my $other = new_node('backup_other', $keys);
+my $other = PgextTest::node('backup_other', extension => 0);
 for my $format ('plain', 'custom')
 {
 	my $rdb = "shop_$format";
@@ -384,12 +367,8 @@ for my $format ('plain', 'custom')
 $other->stop;
 
 # 3. A cluster whose key command lacks the keys (it prints only version 7).
-my $wrong_keys = "$tmp/other_keys.sh";
-open(my $fh, '>', $wrong_keys) or die "$wrong_keys: $!";
-print $fh "#!/bin/sh\necho '7:" . ('5a' x 32) . "'\n";
-close($fh);
-chmod(0700, $wrong_keys) or die "chmod $wrong_keys: $!";
-my $nokeys = new_node('backup_nokeys', $wrong_keys);
+my $wrong_keys = PgextTest::shell_script("$tmp/other_keys.sh", "echo '7:" . ('5a' x 32) . "'\n");
+my $nokeys = PgextTest::node('backup_nokeys', keys => $wrong_keys, extension => 0);
 my $rdb = 'shop';
 restore($nokeys, $rdb, 'custom');
 check_same($nokeys, $rdb, 'without the keys');

@@ -28,17 +28,17 @@
 # README line and the error; assertions after it fail as "not reached".
 use strict;
 use warnings;
-use Cwd;
-use File::Basename;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::Bin;
+use PgextTest;
 
-# The test runs from the (staged) repository root, where README.md sits two
-# levels above this file.  Everything is compared as UTF-8 bytes: README.md,
-# this file (no `use utf8`: the arrow below is its UTF-8 bytes) and psql's output.
-my $root = Cwd::abs_path(dirname(__FILE__) . '/../..');
-my $readme = "$root/README.md";
+# README.md sits in the (staged) repository root.  Everything is compared as
+# UTF-8 bytes: README.md, this file (no `use utf8`: the arrow below is its
+# UTF-8 bytes) and psql's output.
+my $readme = PgextTest::root() . '/README.md';
 open(my $fh, '<:raw', $readme) or die "$readme: $!";
 my @lines = <$fh>;
 close($fh);
@@ -126,16 +126,9 @@ ok($blocks > 0 && @asserts > 0,
 	"README.md has ```sql blocks ($blocks) with -- → assertions (" . scalar(@asserts) . ")");
 is(join("\n", @problems), '', 'README.md follows the SQL block convention');
 
-my $node = PostgreSQL::Test::Cluster->new('readme');
-$node->init(extra => [ '--encoding=UTF8', '--locale=C' ]);
-$node->append_conf('postgresql.conf',
-	"shared_preload_libraries = 'pgext'\n"
-	  . "pgext.master_key_command = '$root/test/keys.sh'\n"
-	  # The examples pass secret values as literals: keep statements out of the log.
-	  . "log_statement = none");
-$node->start;
-$node->safe_psql('postgres', 'CREATE DATABASE readme');
-$node->safe_psql('readme', 'CREATE EXTENSION pgext CASCADE');
+# log_statement = none (PgextTest's default) matters here: the examples pass
+# secret values as literals.
+my $node = PgextTest::node('readme', initdb => [ '--encoding=UTF8', '--locale=C' ], database => 'readme');
 
 $ENV{PGCLIENTENCODING} = 'UTF8';
 my ($out, $err) = ('', '');
