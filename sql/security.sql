@@ -32,8 +32,8 @@ SELECT p.oid::regprocedure AS trigger_function,
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace AND p.prorettype = 'trigger'::regtype
  ORDER BY 1::text;
--- anything in schema pgext granted to PUBLIC (grantee 0); a NULL acl means
--- the default, which for functions includes EXECUTE for PUBLIC
+-- anything in schema pgext granted to PUBLIC (grantee 0); a NULL proacl means
+-- the default, which includes EXECUTE for PUBLIC (a NULL relacl grants PUBLIC nothing)
 SELECT 'function' AS kind, p.oid::regprocedure::text AS object
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace
@@ -45,8 +45,7 @@ UNION ALL
 SELECT 'relation', c.oid::regclass::text
   FROM pg_catalog.pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p', 'f')
-   AND (c.relacl IS NULL
-        OR EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee = 0))
+   AND EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee = 0)
  ORDER BY 1, 2;
 -- who may do what on the schema itself (no CREATE for anyone but the owner)
 SELECT a.grantee::regrole AS grantee, a.privilege_type
