@@ -79,6 +79,7 @@ GRANT USAGE ON SCHEMA sec_atk TO sec_atk_writer, sec_atk_reader;
 CREATE TABLE public.sec_pwned (who text NOT NULL, what text NOT NULL);
 GRANT INSERT, SELECT ON public.sec_pwned TO PUBLIC;
 SELECT pgext.stripe_price_set('price_sec_pro', 'subscription', 100, 50);
+SELECT pgext.stripe_price_set('price_sec_life', 'lifetime', 7);
 SELECT pgext.secret_set('webhook:stripe', 'whsec_security_test') IS NOT NULL AS stored;
 SELECT pgext.secret_set('webhook:sec_src', 'sec-src-signing-secret') IS NOT NULL AS stored;
 SELECT pgext.webhook_source_set('sec_src', 'webhook:sec_src');
@@ -88,12 +89,14 @@ SELECT pg_catalog.format('{"id":"evt_sec_01","object":"event","created":%s,"live
        pg_catalog.format('{"id":"evt_sec_02","object":"event","created":%s,"livemode":false,"type":"customer.subscription.created","data":{"object":{"id":"sub_sec","object":"subscription","customer":"cus_sec","status":"active","cancel_at_period_end":false,"items":{"object":"list","data":[{"id":"si_sec","object":"subscription_item","price":{"id":"price_sec_pro","object":"price"},"quantity":1,"current_period_start":%s,"current_period_end":4102444800}]}}}}', :t + 1, :t) AS e2,
        pg_catalog.format('{"id":"evt_sec_03","object":"event","created":%s,"livemode":false,"type":"invoice.paid","data":{"object":{"id":"in_sec_1","object":"invoice","customer":"cus_sec","billing_reason":"subscription_create","lines":{"object":"list","data":[{"id":"il_sec_1","object":"line_item","period":{"start":%s,"end":4102444800},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_sec_pro","product":"prod_sec"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_sec","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_sec"}}}}}', :t + 2, :t) AS e3,
        pg_catalog.format('{"id":"evt_sec_04","object":"event","created":%s,"livemode":false,"type":"invoice.payment_failed","data":{"object":{"id":"in_sec_2","object":"invoice","customer":"cus_sec","billing_reason":"subscription_cycle","lines":{"object":"list","data":[{"id":"il_sec_2","object":"line_item","period":{"start":%s,"end":4102444800},"quantity":1,"pricing":{"type":"price_details","price_details":{"price":"price_sec_pro","product":"prod_sec"}},"parent":{"type":"subscription_item_details","subscription_item_details":{"subscription":"sub_sec","proration":false}}}]},"parent":{"type":"subscription_details","subscription_details":{"subscription":"sub_sec"}}}}}', :t + 3, :t) AS e4,
+       pg_catalog.format('{"id":"evt_sec_05","object":"event","created":%s,"livemode":false,"type":"checkout.session.completed","data":{"object":{"id":"cs_sec_life","object":"checkout.session","mode":"payment","payment_status":"paid","client_reference_id":"sec-life","customer":"cus_sec_life","metadata":{"price_id":"price_sec_life"}}}}', :t + 4) AS e5,
        '{"id":"gen_sec_1","type":"sec.ping"}' AS g1
 \gset
 SELECT pg_catalog.format('t=%s,v1=%s', :t, pg_catalog.encode(public.hmac(pg_catalog.convert_to(:t || '.' || :'e1', 'UTF8'), pg_catalog.convert_to('whsec_security_test', 'UTF8'), 'sha256'), 'hex')) AS s1,
        pg_catalog.format('t=%s,v1=%s', :t + 1, pg_catalog.encode(public.hmac(pg_catalog.convert_to((:t + 1) || '.' || :'e2', 'UTF8'), pg_catalog.convert_to('whsec_security_test', 'UTF8'), 'sha256'), 'hex')) AS s2,
        pg_catalog.format('t=%s,v1=%s', :t + 2, pg_catalog.encode(public.hmac(pg_catalog.convert_to((:t + 2) || '.' || :'e3', 'UTF8'), pg_catalog.convert_to('whsec_security_test', 'UTF8'), 'sha256'), 'hex')) AS s3,
        pg_catalog.format('t=%s,v1=%s', :t + 3, pg_catalog.encode(public.hmac(pg_catalog.convert_to((:t + 3) || '.' || :'e4', 'UTF8'), pg_catalog.convert_to('whsec_security_test', 'UTF8'), 'sha256'), 'hex')) AS s4,
+       pg_catalog.format('t=%s,v1=%s', :t + 4, pg_catalog.encode(public.hmac(pg_catalog.convert_to((:t + 4) || '.' || :'e5', 'UTF8'), pg_catalog.convert_to('whsec_security_test', 'UTF8'), 'sha256'), 'hex')) AS s5,
        pg_catalog.encode(public.hmac(pg_catalog.convert_to(:'g1', 'UTF8'), pg_catalog.convert_to('sec-src-signing-secret', 'UTF8'), 'sha256'), 'hex') AS sg1,
        pg_catalog.encode(public.pgp_sym_encrypt('imported-secret-value-0123456789', 'sec-pass'), 'hex') AS pgp
 \gset
@@ -226,6 +229,8 @@ SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e1', :'s1');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e2', :'s2');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e3', :'s3');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e4', :'s4');
+SELECT pgext.account_create('sec-life') AS acct_life \gset
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e5', :'s5');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e1', :'s1');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'e1', 't=1,v1=00');
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', '{"id":', :'s1');
@@ -235,6 +240,9 @@ SELECT event_id, type FROM pgext.webhook_claim('sec_src');
 SELECT access, subscription_id FROM pgext.billing_access(:'acct');
 SELECT access, subscription_id FROM pgext.billing_access(:'acct', pg_catalog.now() + '1 year');
 SELECT access FROM pgext.billing_access(pgext.account_create('sec-acct-2', 'unlimited'));
+-- a lifetime purchase: the branch whose casts ('lifetime'::text) the issue's attack hit
+SELECT access, until, subscription_id FROM pgext.billing_access(:'acct_life');
+SELECT pgext.credit_balance(:'acct_life');
 SELECT o.kind, o.subscription_id, o.event_id
   FROM pgext.billing_outbox_since(0, 1000) o WHERE o.account_id OPERATOR(pg_catalog.=) :'acct';
 SELECT pgext.credit_balance(:'acct');
