@@ -402,7 +402,7 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 DO $$
 DECLARE
-  risks text[] := pgext.secret_logging_risks();
+  risks pg_catalog.text[] := pgext.secret_logging_risks();
 BEGIN
   IF pg_catalog.cardinality(risks) > 0 THEN
     RAISE WARNING 'pgext: the logging settings can write secret values to the server log'
@@ -632,7 +632,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
 CREATE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
-  st text;
+  st pg_catalog.text;
 BEGIN
   SELECT e.status INTO st FROM pgext.webhook_events e
    WHERE e.source = $1 AND e.event_id = $2 FOR UPDATE;
@@ -807,7 +807,8 @@ CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_cat
 RETURNS TABLE (access text, until timestamptz, subscription_id text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT a.access, a.until, a.sub FROM (
-    SELECT 'lifetime'::text AS access, NULL::timestamptz AS until, NULL::text AS sub, 0 AS rank
+    SELECT 'lifetime'::pg_catalog.text AS access, NULL::pg_catalog.timestamptz AS until,
+           NULL::pg_catalog.text AS sub, 0 AS rank
       FROM pgext.stripe_purchases p WHERE p.account_id = $1 AND p.kind = 'lifetime'
     UNION ALL
     SELECT CASE WHEN NOT x.active THEN 'grace'
