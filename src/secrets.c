@@ -138,7 +138,7 @@ static PgextPlan plan_rewrap_chunk = {
 	5, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID}
 };
 static PgextPlan plan_pgcrypto_schema = {
-	"SELECT n.nspname::text FROM pg_catalog.pg_extension e "
+	"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
 	"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'",
 	0, {0}
 };

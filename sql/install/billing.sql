@@ -132,7 +132,8 @@ CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_cat
 RETURNS TABLE (access text, until timestamptz, subscription_id text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT a.access, a.until, a.sub FROM (
-    SELECT 'lifetime'::text AS access, NULL::timestamptz AS until, NULL::text AS sub, 0 AS rank
+    SELECT 'lifetime'::pg_catalog.text AS access, NULL::pg_catalog.timestamptz AS until,
+           NULL::pg_catalog.text AS sub, 0 AS rank
       FROM pgext.stripe_purchases p WHERE p.account_id = $1 AND p.kind = 'lifetime'
     UNION ALL
     SELECT CASE WHEN NOT x.active THEN 'grace'

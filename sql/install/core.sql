@@ -31,12 +31,12 @@
 -- as good as pgext_admin plus both secret roles (README, Quick start).
 DO $$
 DECLARE
-  mark CONSTANT text := 'pgext role: created by CREATE EXTENSION pgext';
-  r text;
+  mark CONSTANT pg_catalog.text := 'pgext role: created by CREATE EXTENSION pgext';
+  r pg_catalog.text;
   a record;
-  attrs text[];
-  members text;
-  memberships text;
+  attrs pg_catalog.text[];
+  members pg_catalog.text;
+  memberships pg_catalog.text;
 BEGIN
   FOREACH r IN ARRAY ARRAY['pgext_app', 'pgext_admin', 'pgext_secret_reader', 'pgext_secret_writer'] LOOP
     SELECT * INTO a FROM pg_catalog.pg_authid WHERE rolname = r;

@@ -134,7 +134,7 @@ LANGUAGE C STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
 DO $$
 DECLARE
-  risks text[] := pgext.secret_logging_risks();
+  risks pg_catalog.text[] := pgext.secret_logging_risks();
 BEGIN
   IF pg_catalog.cardinality(risks) > 0 THEN
     RAISE WARNING 'pgext: the logging settings can write secret values to the server log'

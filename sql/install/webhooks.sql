@@ -94,7 +94,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
 CREATE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
-  st text;
+  st pg_catalog.text;
 BEGIN
   SELECT e.status INTO st FROM pgext.webhook_events e
    WHERE e.source = $1 AND e.event_id = $2 FOR UPDATE;
