@@ -17,8 +17,8 @@
 #include "utils/uuid.h"
 
 #include "credits.h"
-#include "spi_util.h"
-#include "subxact.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 
 PG_FUNCTION_INFO_V1(account_create);
 PG_FUNCTION_INFO_V1(account_set_credit_mode);

@@ -41,7 +41,7 @@
 #include "utils/uuid.h"
 
 #include "credits.h"
-#include "spi_util.h"
+#include "common/spi.h"
 
 PG_FUNCTION_INFO_V1(credit_grant);
 PG_FUNCTION_INFO_V1(credit_deduct);

@@ -41,7 +41,7 @@
 #include "mb/pg_wchar.h"
 #include "pgext.h"
 #include "secret_audit.h"
-#include "spi_util.h"
+#include "common/spi.h"
 
 PG_FUNCTION_INFO_V1(secret_audit_flush);
 PG_FUNCTION_INFO_V1(secret_audit_pending);

@@ -43,15 +43,15 @@
 #include "utils/timestamp.h"
 
 #include "credits.h"
-#include "errcodes.h"
+#include "common/errcodes.h"
 #include "pgext.h"
 #include "keyring.h"
 #include "secret_audit.h"
 #include "secret_box.h"
 #include "secret_logging.h"
 #include "secrets.h"
-#include "spi_util.h"
-#include "subxact.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 
 PG_FUNCTION_INFO_V1(secret_set);
 PG_FUNCTION_INFO_V1(secret_get);
@@ -1120,7 +1120,7 @@ PgpDecryptRun(void *arg)
  * raises class 22 (invalid byte sequence).  Everything else (a query cancel,
  * out of memory, a lock or serialization failure) is not about the
  * ciphertext and is re-thrown unchanged.  This filter is local for now; it
- * moves to the common classifier (src/subxact.c) when the lead consolidates.
+ * moves to the common classifier (src/common/subxact.c) when the lead consolidates.
  */
 static bool
 PgpDecryptRejected(int sqlerrcode)

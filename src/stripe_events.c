@@ -27,7 +27,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "spi_util.h"
+#include "common/spi.h"
 #include "webhooks.h"
 
 /* The billing facts of one subscription event. */

@@ -33,8 +33,8 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "spi_util.h"
-#include "subxact.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 #include "webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_apply);

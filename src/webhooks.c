@@ -32,12 +32,12 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "errcodes.h"
+#include "common/errcodes.h"
 #include "pgext.h"
 #include "secrets.h"
 #include "sigparse.h"
-#include "spi_util.h"
-#include "subxact.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 #include "webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_ingest);

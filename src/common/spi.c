@@ -1,12 +1,12 @@
 /*
- * spi_util.c — prepared-statement cache and result helpers over SPI.
+ * spi.c — prepared-statement cache and result helpers over SPI.
  */
 #include "postgres.h"
 
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
-#include "spi_util.h"
+#include "common/spi.h"
 
 /* Prepare (once per backend) and run a statement; errors on SPI failure. */
 uint64

@@ -1,5 +1,5 @@
 /*
- * spi_util.h — prepared-statement cache and result helpers over SPI.
+ * spi.h — prepared-statement cache and result helpers over SPI.
  *
  * Every module keeps its statements as static PgextPlan structs; the first
  * execution prepares and keeps the plan for the life of the backend (the plan
@@ -7,8 +7,8 @@
  * objects, and callers are SECURITY DEFINER functions with a pinned
  * search_path, so a caller's search_path cannot redirect them.
  */
-#ifndef PGEXT_SPI_UTIL_H
-#define PGEXT_SPI_UTIL_H
+#ifndef PGEXT_COMMON_SPI_H
+#define PGEXT_COMMON_SPI_H
 
 #include "postgres.h"
 #include "executor/spi.h"
@@ -33,4 +33,4 @@ extern bool PgextColIsNull(uint64 row, int col);
 /* Returns a palloc'd copy in the current context (NULL if the value is NULL). */
 extern char *PgextGetText(uint64 row, int col);
 
-#endif							/* PGEXT_SPI_UTIL_H */
+#endif							/* PGEXT_COMMON_SPI_H */

@@ -14,7 +14,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
-#include "subxact.h"
+#include "common/subxact.h"
 
 /* Whether sqlerrcode belongs to the class of the SQLSTATE `of`. */
 #define IN_CLASS(sqlerrcode, of) \
