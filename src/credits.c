@@ -40,7 +40,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "credits.h"
+#include "accounts.h"
 #include "common/spi.h"
 
 PG_FUNCTION_INFO_V1(credit_grant);
@@ -239,29 +239,6 @@ static PgextPlan plan_sweep_reservations = {
 
 /* ---- argument checks ----------------------------------------------------- */
 
-/* Fetch a required account uuid argument (errors on NULL). */
-Datum
-CreditsAccountArg(FunctionCallInfo fcinfo, int argno)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("account must not be NULL"),
-				 errhint("Pass the uuid returned by pgext.account_create().")));
-	return PG_GETARG_DATUM(argno);
-}
-
-/* Raise the "account does not exist" error. */
-void
-CreditsAccountNotFound(Datum account)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("account %s does not exist",
-					DatumGetCString(DirectFunctionCall1(uuid_out, account))),
-			 errhint("Create it first with pgext.account_create().")));
-}
-
 /* A required, strictly positive amount of credits. */
 static int64
 AmountArg(FunctionCallInfo fcinfo, int argno, const char *what)
@@ -374,7 +351,7 @@ static void
 LockAccount(Datum account, AccountState *st)
 {
 	if (PgextExec(&plan_lock_account, &account, NULL, 1) != 1)
-		CreditsAccountNotFound(account);
+		AccountNotFound(account);
 	ReadAccountRow(account, st);
 }
 
@@ -387,7 +364,7 @@ AccountAdd(AccountState *st, int64 delta, int64 lot_delta)
 	if (delta == 0 && lot_delta == 0)
 		return;
 	if (PgextExec(&plan_account_add, values, NULL, 1) != 1)
-		CreditsAccountNotFound(st->id);
+		AccountNotFound(st->id);
 	st->balance = PgextGetInt64(0, 1, 0);
 	st->lot_credits += lot_delta;
 }
@@ -682,7 +659,7 @@ Datum
 credit_grant(PG_FUNCTION_ARGS)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		account = CreditsAccountArg(fcinfo, 0);
+	Datum		account = AccountArg(fcinfo, 0);
 	int64		amount = AmountArg(fcinfo, 1, "amount");
 	text	   *key = LabelArg(fcinfo, 2, "idempotency_key", true, MAX_KEY_LEN);
 	char	   *kind = KindArg(fcinfo, 3);
@@ -752,7 +729,7 @@ Datum
 credit_allocate(PG_FUNCTION_ARGS)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		account = CreditsAccountArg(fcinfo, 0);
+	Datum		account = AccountArg(fcinfo, 0);
 	int64		amount = AmountArg(fcinfo, 1, "amount");
 	text	   *period = LabelArg(fcinfo, 2, "period_key", true, MAX_KEY_LEN);
 	bool		has_cap = !PG_ARGISNULL(3);
@@ -861,7 +838,7 @@ DeductLocked(Datum account, int64 amount, text *key, const char *reason, Timesta
 Datum
 credit_deduct(PG_FUNCTION_ARGS)
 {
-	Datum		account = CreditsAccountArg(fcinfo, 0);
+	Datum		account = AccountArg(fcinfo, 0);
 	int64		amount = AmountArg(fcinfo, 1, "amount");
 	text	   *key = LabelArg(fcinfo, 2, "idempotency_key", false, MAX_KEY_LEN);
 	text	   *reason = LabelArg(fcinfo, 3, "reason", false, MAX_REASON_LEN);
@@ -912,7 +889,7 @@ Datum
 credit_reserve(PG_FUNCTION_ARGS)
 {
 	TimestampTz now = GetCurrentTimestamp();
-	Datum		account = CreditsAccountArg(fcinfo, 0);
+	Datum		account = AccountArg(fcinfo, 0);
 	int64		amount = AmountArg(fcinfo, 1, "amount");
 	text	   *key = LabelArg(fcinfo, 2, "idempotency_key", true, MAX_KEY_LEN);
 	Interval   *ttl;
@@ -1207,13 +1184,13 @@ credit_release(PG_FUNCTION_ARGS)
 Datum
 credit_balance(PG_FUNCTION_ARGS)
 {
-	Datum		account = CreditsAccountArg(fcinfo, 0);
+	Datum		account = AccountArg(fcinfo, 0);
 	AccountState st;
 	int64		spendable;
 
 	SPI_connect();
 	if (PgextExec(&plan_read_account, &account, NULL, 1) != 1)
-		CreditsAccountNotFound(account);
+		AccountNotFound(account);
 	ReadAccountRow(account, &st);
 	spendable = st.balance - ExpiredCredits(&st, GetCurrentTimestamp());
 	SPI_finish();

@@ -42,7 +42,7 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
-#include "credits.h"
+#include "accounts.h"
 #include "common/errcodes.h"
 #include "pgext.h"
 #include "keyring.h"
@@ -240,7 +240,7 @@ NameArg(FunctionCallInfo fcinfo, int argno)
 
 /* The optional account argument, or NULL for a platform secret. */
 static pg_uuid_t *
-AccountArg(FunctionCallInfo fcinfo, int argno)
+OptionalAccountArg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return NULL;
@@ -345,7 +345,7 @@ SecretNotFound(const SecretBinding *b, SecretAuditOp op)
 	if (b->has_account &&
 		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) &b->account)},
 				  NULL, 1) == 0)
-		CreditsAccountNotFound(UUIDPGetDatum((pg_uuid_t *) &b->account));
+		AccountNotFound(UUIDPGetDatum((pg_uuid_t *) &b->account));
 	ereport(ERROR,
 			(errcode(ERRCODE_NO_DATA_FOUND),
 			 errmsg("secret \"%.*s\" does not exist for %s", b->name_len, b->name, Owner(b)),
@@ -618,7 +618,7 @@ StoreSecret(const text *name, const pg_uuid_t *account, bool has_expires,
 	if (account != NULL &&
 		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account)},
 				  NULL, 1) == 0)
-		CreditsAccountNotFound(UUIDPGetDatum((pg_uuid_t *) account));
+		AccountNotFound(UUIDPGetDatum((pg_uuid_t *) account));
 
 	/* Two rounds suffice: an insert loses a race only to a committed row. */
 	for (attempt = 0; attempt < 3; attempt++)
@@ -745,7 +745,7 @@ SecretSetBody(FunctionCallInfo fcinfo)
 
 	KeyringRequire();
 	name = NameArg(fcinfo, 0);
-	RequirePlatformRight(name, AccountArg(fcinfo, 2), SECRET_OP_SET);
+	RequirePlatformRight(name, OptionalAccountArg(fcinfo, 2), SECRET_OP_SET);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -757,7 +757,7 @@ SecretSetBody(FunctionCallInfo fcinfo)
 	value = PG_GETARG_TEXT_PP(1);
 	if ((Pointer) value != DatumGetPointer(PG_GETARG_DATUM(1)))
 		SensitiveTrack(value, VARSIZE_ANY(value));	/* our detoasted copy */
-	return SetCommon(fcinfo, name, AccountArg(fcinfo, 2), VARDATA_ANY(value),
+	return SetCommon(fcinfo, name, OptionalAccountArg(fcinfo, 2), VARDATA_ANY(value),
 					 VARSIZE_ANY_EXHDR(value), 3, SECRET_OP_SET);
 }
 
@@ -777,7 +777,7 @@ static Datum
 SecretGetBody(FunctionCallInfo fcinfo)
 {
 	text	   *name = NameArg(fcinfo, 0);
-	pg_uuid_t  *account = AccountArg(fcinfo, 1);
+	pg_uuid_t  *account = OptionalAccountArg(fcinfo, 1);
 	int			len;
 	char	   *plain;
 
@@ -803,7 +803,7 @@ static Datum
 SecretMaskedBody(FunctionCallInfo fcinfo)
 {
 	text	   *name = NameArg(fcinfo, 0);
-	pg_uuid_t  *account = AccountArg(fcinfo, 1);
+	pg_uuid_t  *account = OptionalAccountArg(fcinfo, 1);
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext spi_cxt;
 	SecretBinding b;
@@ -848,7 +848,7 @@ static Datum
 SecretDeleteBody(FunctionCallInfo fcinfo)
 {
 	text	   *name = NameArg(fcinfo, 0);
-	pg_uuid_t  *account = AccountArg(fcinfo, 1);
+	pg_uuid_t  *account = OptionalAccountArg(fcinfo, 1);
 	uint64		n;
 	pg_uuid_t	id;
 	bool		isnull;
@@ -1145,7 +1145,7 @@ SecretImportPgpBody(FunctionCallInfo fcinfo)
 
 	KeyringRequire();
 	name = NameArg(fcinfo, 0);
-	RequirePlatformRight(name, AccountArg(fcinfo, 3), SECRET_OP_IMPORT);
+	RequirePlatformRight(name, OptionalAccountArg(fcinfo, 3), SECRET_OP_IMPORT);
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -1176,7 +1176,7 @@ SecretImportPgpBody(FunctionCallInfo fcinfo)
 	SensitiveTrack(plain, VARSIZE_ANY(plain));
 	if ((Pointer) plain != DatumGetPointer(call.result))
 		SensitiveTrack(DatumGetPointer(call.result), VARSIZE_ANY(DatumGetPointer(call.result)));
-	return SetCommon(fcinfo, name, AccountArg(fcinfo, 3), VARDATA_ANY(plain),
+	return SetCommon(fcinfo, name, OptionalAccountArg(fcinfo, 3), VARDATA_ANY(plain),
 					 VARSIZE_ANY_EXHDR(plain), 4, SECRET_OP_IMPORT);
 }
 
