@@ -15,7 +15,7 @@
 
 #include "drop_guard.h"
 #include "pgext.h"
-#include "secrets.h"
+#include "secrets/secrets.h"
 #include "webhooks.h"
 
 PG_MODULE_MAGIC;

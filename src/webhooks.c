@@ -4,7 +4,7 @@
  * webhook_ingest() is the hot path an app's HTTP handler calls with the raw
  * body and signature header.  It verifies the HMAC (OpenSSL one-shot HMAC,
  * CRYPTO_memcmp) with secrets read from the secret store (SecretLookup in
- * secrets.c, the C side of pgext.secret_get), checks the
+ * secrets/secrets.c, the C side of pgext.secret_get), checks the
  * timestamp tolerance, parses the body with PostgreSQL's jsonb, and records
  * the event once per (source, event id).  Every rejection is a status plus a
  * row in pgext.webhook_rejections (no payload, no secret), never an
@@ -34,7 +34,7 @@
 
 #include "common/errcodes.h"
 #include "pgext.h"
-#include "secrets.h"
+#include "secrets/secrets.h"
 #include "sigparse.h"
 #include "common/spi.h"
 #include "common/subxact.h"

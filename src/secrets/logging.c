@@ -1,5 +1,5 @@
 /*
- * secret_logging.c — settings that would write secret values to the log.
+ * logging.c — settings that would write secret values to the log.
  *
  * pgext never logs a secret itself, and every error a secret function raises
  * while a plaintext is in scope hides the statement text (errhidestmt).  But
@@ -17,7 +17,7 @@
 #include "utils/guc.h"
 #include "utils/varlena.h"
 
-#include "secret_logging.h"
+#include "secrets/logging.h"
 
 PG_FUNCTION_INFO_V1(secret_logging_risks);
 

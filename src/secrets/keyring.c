@@ -48,7 +48,7 @@
 #include "common/hashfn.h"
 #include "utils/guc.h"
 
-#include "keyring.h"
+#include "secrets/keyring.h"
 #include "pgext.h"
 
 #define KEYRING_LINE_MAX 512

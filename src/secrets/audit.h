@@ -1,5 +1,5 @@
 /*
- * secret_audit.h — who used which secret how often: counters in shared
+ * audit.h — who used which secret how often: counters in shared
  * memory, written to pgext.secret_audit in batches by secret_audit_flush().
  */
 #ifndef PGEXT_SECRET_AUDIT_H

@@ -1,5 +1,5 @@
 /*
- * secret_audit.c — who used which secret how often.
+ * audit.c — who used which secret how often.
  *
  * Every secret function counts its call in a shared-memory hash keyed by
  * (calling role, operation, outcome, secret id, account, name).  Bumping an
@@ -40,7 +40,7 @@
 
 #include "mb/pg_wchar.h"
 #include "pgext.h"
-#include "secret_audit.h"
+#include "secrets/audit.h"
 #include "common/spi.h"
 
 PG_FUNCTION_INFO_V1(secret_audit_flush);

@@ -1,7 +1,7 @@
 /*
- * secret_box.c — AES-256-GCM sealing of secret values, bound to their row.
+ * box.c — AES-256-GCM sealing of secret values, bound to their row.
  *
- * See secret_box.h for the byte layout of sealed values and of the AAD.
+ * See box.h for the byte layout of sealed values and of the AAD.
  * Every buffer is allocated before the OpenSSL context is created and no
  * PostgreSQL error can be raised while the context exists, so the context is
  * freed on every path (EVP_CIPHER_CTX_free also cleanses the key schedule)
@@ -17,8 +17,8 @@
 #include "common/hashfn.h"
 #include "port/pg_bswap.h"
 
-#include "keyring.h"
-#include "secret_box.h"
+#include "secrets/keyring.h"
+#include "secrets/box.h"
 
 #define AAD_LABEL "pgext.secret.v1"
 

@@ -1,5 +1,5 @@
 /*
- * secret_logging.h — server settings that would write secret values (passed
+ * logging.h — server settings that would write secret values (passed
  * as SQL literals or bind parameters) to the server log.
  */
 #ifndef PGEXT_SECRET_LOGGING_H

@@ -2,7 +2,7 @@
  * secrets.c — encrypted secret storage: pgext.secret_* SQL functions.
  *
  * A secret is (account or NULL for the platform, name) -> value.  The value
- * is sealed with AES-256-GCM (secret_box.c) under the newest master key
+ * is sealed with AES-256-GCM (box.c) under the newest master key
  * version (keyring.c) before anything is written, so pgext.secrets, WAL and
  * backups only ever hold ciphertext.  The sealed value is bound to its row
  * (id, account, name, expiry, key version) through the AAD, so copying it to
@@ -45,11 +45,12 @@
 #include "accounts.h"
 #include "common/errcodes.h"
 #include "pgext.h"
-#include "keyring.h"
-#include "secret_audit.h"
-#include "secret_box.h"
-#include "secret_logging.h"
-#include "secrets.h"
+#include "secrets/keyring.h"
+#include "secrets/audit.h"
+#include "secrets/box.h"
+#include "secrets/logging.h"
+#include "secrets/secrets.h"
+#include "secrets/store.h"
 #include "common/spi.h"
 #include "common/subxact.h"
 
@@ -61,27 +62,9 @@ PG_FUNCTION_INFO_V1(secret_rewrap);
 PG_FUNCTION_INFO_V1(secret_import_pgp);
 PG_FUNCTION_INFO_V1(secret_key_versions);
 
-#define SENSITIVE_MAX 8
-#define MASK_MIN_CHARS 16		/* shorter values are masked completely */
-#define MASK_SHOWN_CHARS 4
 #define REWRAP_BATCH_MAX 100000	/* rows one secret_rewrap call may rewrap */
 #define REWRAP_CHUNK 64			/* rows fetched (and held) at a time */
 #define REWRAP_WARN_MAX 10		/* skipped rows warned about one by one */
-
-/* Plaintext buffers to wipe when the current call ends, however it ends. */
-static struct
-{
-	void	   *ptr;
-	Size		len;
-}			sensitive[SENSITIVE_MAX];
-static int	nsensitive = 0;
-
-/* A stored row, as read for decryption. */
-typedef struct SecretRow
-{
-	SecretBinding b;
-	bytea	   *sealed;
-} SecretRow;
 
 static PgextPlan plan_last4_account = {
 	"SELECT id, last4 FROM pgext.secrets WHERE account_id = $1 AND name = $2",
@@ -91,32 +74,6 @@ static PgextPlan plan_last4_platform = {
 	"SELECT id, last4 FROM pgext.secrets WHERE account_id IS NULL AND name = $1",
 	1, {TEXTOID}
 };
-static PgextPlan plan_lock_account_secret = {
-	"SELECT id FROM pgext.secrets WHERE account_id = $1 AND name = $2 FOR UPDATE",
-	2, {UUIDOID, TEXTOID}
-};
-static PgextPlan plan_lock_platform_secret = {
-	"SELECT id FROM pgext.secrets WHERE account_id IS NULL AND name = $1 FOR UPDATE",
-	1, {TEXTOID}
-};
-static PgextPlan plan_account_exists = {
-	"SELECT 1 FROM pgext.accounts WHERE id = $1 FOR KEY SHARE",
-	1, {UUIDOID}
-};
-static PgextPlan plan_insert = {
-	"INSERT INTO pgext.secrets (id, account_id, name, key_version, sealed, expires_at, last4) "
-	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT ON CONSTRAINT secrets_name_unique DO NOTHING",
-	7, {UUIDOID, UUIDOID, TEXTOID, INT4OID, BYTEAOID, TIMESTAMPTZOID, TEXTOID}
-};
-static PgextPlan plan_update = {
-	"UPDATE pgext.secrets SET key_version = $2, sealed = $3, expires_at = $4, last4 = $5, "
-	"updated_at = pg_catalog.now() WHERE id = $1",
-	5, {UUIDOID, INT4OID, BYTEAOID, TIMESTAMPTZOID, TEXTOID}
-};
-static PgextPlan plan_rewrap_update = {
-	"UPDATE pgext.secrets SET key_version = $2, sealed = $3 WHERE id = $1",
-	3, {UUIDOID, INT4OID, BYTEAOID}
-};
 static PgextPlan plan_delete_account = {
 	"DELETE FROM pgext.secrets WHERE account_id = $1 AND name = $2 RETURNING id",
 	2, {UUIDOID, TEXTOID}
@@ -125,6 +82,7 @@ static PgextPlan plan_delete_platform = {
 	"DELETE FROM pgext.secrets WHERE account_id IS NULL AND name = $1 RETURNING id",
 	1, {TEXTOID}
 };
+
 /*
  * The next rows to rewrap: keyset-paginated by (key_version, id) inside one
  * version range (below or above the encrypting version), so rows that were
@@ -142,33 +100,6 @@ static PgextPlan plan_pgcrypto_schema = {
 	"JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pgcrypto'",
 	0, {0}
 };
-
-/* Remember a plaintext buffer so SensitiveWipe() clears it. */
-static void
-SensitiveTrack(void *ptr, Size len)
-{
-	if (ptr == NULL || len == 0)
-		return;
-	if (nsensitive >= SENSITIVE_MAX)
-	{
-		OPENSSL_cleanse(ptr, len);
-		elog(ERROR, "pgext: too many plaintext buffers in one call");
-	}
-	sensitive[nsensitive].ptr = ptr;
-	sensitive[nsensitive].len = len;
-	nsensitive++;
-}
-
-/* Wipe every tracked plaintext buffer. */
-static void
-SensitiveWipe(void)
-{
-	while (nsensitive > 0)
-	{
-		nsensitive--;
-		OPENSSL_cleanse(sensitive[nsensitive].ptr, sensitive[nsensitive].len);
-	}
-}
 
 /*
  * In PG_CATCH: wipe plaintexts, then re-throw the error with the statement
@@ -194,7 +125,7 @@ RunGuarded(Datum (*body) (FunctionCallInfo), FunctionCallInfo fcinfo)
 	MemoryContext cxt = CurrentMemoryContext;
 	volatile Datum result = (Datum) 0;
 
-	nsensitive = 0;
+	SensitiveReset();
 	PG_TRY();
 	{
 		result = body(fcinfo);
@@ -245,31 +176,6 @@ OptionalAccountArg(FunctionCallInfo fcinfo, int argno)
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
 		return NULL;
 	return PG_GETARG_UUID_P(argno);
-}
-
-/* Fill the name/account part of a binding. */
-static void
-BindingInit(SecretBinding *b, const text *name, const pg_uuid_t *account)
-{
-	memset(b, 0, sizeof(*b));
-	b->name = VARDATA_ANY(name);
-	b->name_len = VARSIZE_ANY_EXHDR(name);
-	if (account != NULL)
-	{
-		b->has_account = true;
-		b->account = *account;
-	}
-}
-
-/* Describe whose secret it is, for messages. */
-static char *
-Owner(const SecretBinding *b)
-{
-	if (!b->has_account)
-		return pstrdup("the platform (account NULL)");
-	return psprintf("account %s",
-					DatumGetCString(DirectFunctionCall1(uuid_out,
-														UUIDPGetDatum((pg_uuid_t *) &b->account))));
 }
 
 /*
@@ -336,370 +242,6 @@ IsSigningSecretName(const text *name)
 	return VARSIZE_ANY_EXHDR(name) >= 8 && memcmp(VARDATA_ANY(name), "webhook:", 8) == 0;
 }
 
-/* Error: the named secret does not exist (or its account does not). */
-static void
-SecretNotFound(const SecretBinding *b, SecretAuditOp op)
-{
-	SecretAuditCount(op, SECRET_OUTCOME_NOT_FOUND, NULL,
-					 b->has_account ? &b->account : NULL, b->name, b->name_len);
-	if (b->has_account &&
-		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) &b->account)},
-				  NULL, 1) == 0)
-		AccountNotFound(UUIDPGetDatum((pg_uuid_t *) &b->account));
-	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
-			 errmsg("secret \"%.*s\" does not exist for %s", b->name_len, b->name, Owner(b)),
-			 errhint("Store it first with pgext.secret_set().")));
-}
-
-/*
- * Where pgext.secrets and its (account_id, name) index are, resolved once per
- * backend and forgotten on any relcache invalidation of either (DROP/CREATE
- * EXTENSION, ALTER TABLE, ANALYZE).  secret_get reads through the index
- * directly instead of through SPI: it is the hot path.
- */
-typedef struct SecretsRel
-{
-	bool		valid;
-	Oid			relid;
-	Oid			indexid;
-	AttrNumber	att_id;
-	AttrNumber	att_account;
-	AttrNumber	att_name;
-	AttrNumber	att_version;
-	AttrNumber	att_sealed;
-	AttrNumber	att_expires;
-} SecretsRel;
-
-static SecretsRel secrets_rel;
-
-/* Relcache invalidation callback: forget the resolved relation. */
-static void
-SecretsRelInvalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == secrets_rel.relid || relid == secrets_rel.indexid)
-		secrets_rel.valid = false;
-}
-
-/* Attribute number of a pgext.secrets column; errors when it is missing. */
-static AttrNumber
-SecretsAttnum(const char *column)
-{
-	AttrNumber	attno = get_attnum(secrets_rel.relid, column);
-
-	if (attno == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of pgext.secrets is missing", column),
-				 errhint("The table was altered outside pgext; reinstall the extension.")));
-	return attno;
-}
-
-/* Resolve pgext.secrets, its index and columns (once per backend). */
-static void
-SecretsRelResolve(void)
-{
-	static bool callback_registered = false;
-	Oid			nsp;
-
-	if (secrets_rel.valid)
-		return;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(SecretsRelInvalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	nsp = get_namespace_oid("pgext", false);
-	secrets_rel.relid = get_relname_relid("secrets", nsp);
-	secrets_rel.indexid = get_relname_relid("secrets_name_unique", nsp);
-	if (!OidIsValid(secrets_rel.relid) || !OidIsValid(secrets_rel.indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("pgext.secrets or its index secrets_name_unique is missing"),
-				 errhint("Reinstall the extension (DROP EXTENSION pgext; CREATE EXTENSION pgext).")));
-	secrets_rel.att_id = SecretsAttnum("id");
-	secrets_rel.att_account = SecretsAttnum("account_id");
-	secrets_rel.att_name = SecretsAttnum("name");
-	secrets_rel.att_version = SecretsAttnum("key_version");
-	secrets_rel.att_sealed = SecretsAttnum("sealed");
-	secrets_rel.att_expires = SecretsAttnum("expires_at");
-	secrets_rel.valid = true;
-}
-
-/*
- * Find a secret row through the (account_id, name) index under the active
- * snapshot.  The sealed value is copied (detoasted) into the current memory
- * context.  Returns false when there is none.
- */
-static bool
-FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData keys[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	bool		found = false;
-
-	BindingInit(&row->b, name, account);
-	SecretsRelResolve();
-	if (account != NULL)
-		ScanKeyInit(&keys[0], secrets_rel.att_account, BTEqualStrategyNumber,
-					F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
-	else
-		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, secrets_rel.att_account,
-							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	ScanKeyEntryInitialize(&keys[1], 0, secrets_rel.att_name, BTEqualStrategyNumber,
-						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(name));
-
-	rel = table_open(secrets_rel.relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	scan = systable_beginscan(rel, secrets_rel.indexid, true, GetActiveSnapshot(), 2, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		Datum		d;
-
-		found = true;
-		row->b.id = *DatumGetUUIDP(heap_getattr(tup, secrets_rel.att_id, desc, &isnull));
-		row->b.key_version = DatumGetInt32(heap_getattr(tup, secrets_rel.att_version, desc, &isnull));
-		row->sealed = DatumGetByteaPCopy(heap_getattr(tup, secrets_rel.att_sealed, desc, &isnull));
-		d = heap_getattr(tup, secrets_rel.att_expires, desc, &isnull);
-		row->b.has_expires = !isnull;
-		row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
-	return found;
-}
-
-/* Refuse an expired secret (checked before decrypting). */
-static void
-CheckNotExpired(const SecretBinding *b, SecretAuditOp op)
-{
-	if (b->has_expires && b->expires_at <= GetCurrentTimestamp())
-	{
-		SecretAuditCount(op, SECRET_OUTCOME_EXPIRED, &b->id,
-						 b->has_account ? &b->account : NULL, b->name, b->name_len);
-		ereport(ERROR,
-				(errcode(PGEXT_ERRCODE_SECRET_EXPIRED),
-				 errmsg("secret \"%.*s\" of %s has expired", b->name_len, b->name, Owner(b)),
-				 errhint("Store a new value with pgext.secret_set(); an expired secret is never returned.")));
-	}
-}
-
-/*
- * Decrypt a row; errors (and audits) when its key version is not loaded or
- * authentication fails.  The result is tracked for wiping.
- */
-static char *
-OpenSecret(const SecretRow *row, SecretAuditOp op, int *len)
-{
-	const SecretBinding *b = &row->b;
-	char	   *plain;
-
-	if (!KeyringHasVersion(b->key_version))
-	{
-		SecretAuditCount(op, SECRET_OUTCOME_KEY_MISSING, &b->id,
-						 b->has_account ? &b->account : NULL, b->name, b->name_len);
-		ereport(ERROR,
-				(errcode(PGEXT_ERRCODE_SECRET_KEY_MISSING),
-				 errmsg("secret \"%.*s\" of %s is encrypted with master key version %d, which pgext.master_key_command did not provide",
-						b->name_len, b->name, Owner(b), (int) b->key_version),
-				 errhint("Make the command print key version %d again and restart the server; keep every old version until pgext.secret_rewrap() returns 0.",
-						 (int) b->key_version)));
-	}
-	plain = SecretBoxOpen(b, row->sealed, len);
-	if (plain == NULL)
-	{
-		SecretAuditCount(op, SECRET_OUTCOME_DECRYPT_FAILED, &b->id,
-						 b->has_account ? &b->account : NULL, b->name, b->name_len);
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("secret \"%.*s\" of %s cannot be decrypted: its ciphertext does not belong to this row or was altered",
-						b->name_len, b->name, Owner(b)),
-				 errdetail("AES-256-GCM authentication failed with master key version %d.",
-						   (int) b->key_version),
-				 errhint("The row was copied or changed outside pgext, or the command prints a different key for version %d. Store the secret again with pgext.secret_set().",
-						 (int) b->key_version)));
-	}
-	SensitiveTrack(plain, *len + 1);
-	return plain;
-}
-
-/*
- * Find, check and decrypt (name, account) into a buffer in the caller's
- * context.  Returns NULL only when missing_ok and it does not exist.
- */
-static char *
-LookupAndOpen(const text *name, const pg_uuid_t *account, SecretAuditOp op,
-			  bool missing_ok, bool allow_expired, int *len)
-{
-	SecretRow	row;
-	char	   *plain;
-	bool		pushed = false;
-
-	KeyringRequire();
-	if (!ActiveSnapshotSet())
-	{
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pushed = true;
-	}
-	if (!FindSecret(name, account, &row))
-	{
-		if (pushed)
-			PopActiveSnapshot();
-		if (missing_ok)
-			return NULL;
-		SPI_connect();
-		SecretNotFound(&row.b, op);
-	}
-	if (pushed)
-		PopActiveSnapshot();
-	if (!allow_expired)
-		CheckNotExpired(&row.b, op);
-	plain = OpenSecret(&row, op, len);
-	SecretAuditCount(op, SECRET_OUTCOME_OK, &row.b.id,
-					 row.b.has_account ? &row.b.account : NULL, row.b.name, row.b.name_len);
-	return plain;
-}
-
-/*
- * The characters a mask may show: the last 4 of a value of at least 16
- * characters, nothing of a shorter one (last4 is stored in clear beside the
- * ciphertext: 4 characters of a 12-character value would be a third of it).
- * Stored in pgext.secrets.last4, so masking needs neither a key nor the
- * right to decrypt.
- */
-static char *
-Last4(const char *plain, int len)
-{
-	int			nchars = pg_mbstrlen_with_len(plain, len);
-	const char *tail = plain;
-	int			skip;
-
-	if (nchars < MASK_MIN_CHARS)
-		return pstrdup("");
-	for (skip = nchars - MASK_SHOWN_CHARS; skip > 0; skip--)
-		tail += pg_mblen(tail);
-	return pnstrdup(tail, len - (tail - plain));
-}
-
-/* A fresh random (version 4) uuid. */
-static void
-RandomUuid(pg_uuid_t *id)
-{
-	if (!pg_strong_random(id->data, UUID_LEN))
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR),
-				 errmsg("could not generate a random secret id")));
-	id->data[6] = (id->data[6] & 0x0f) | 0x40;
-	id->data[8] = (id->data[8] & 0x3f) | 0x80;
-}
-
-/*
- * Seal and store a value for (name, account) under the newest key: update
- * the existing row (keeping its id) or insert a new one.  SPI connected.
- */
-static void
-StoreSecret(const text *name, const pg_uuid_t *account, bool has_expires,
-			TimestampTz expires_at, const char *plain, int len, pg_uuid_t *id_out)
-{
-	SecretBinding b;
-	int			attempt;
-	Datum		last4 = CStringGetTextDatum(Last4(plain, len));
-
-	BindingInit(&b, name, account);
-	b.key_version = KeyringEncryptVersion();
-	b.has_expires = has_expires;
-	b.expires_at = has_expires ? expires_at : 0;
-
-	if (account != NULL &&
-		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account)},
-				  NULL, 1) == 0)
-		AccountNotFound(UUIDPGetDatum((pg_uuid_t *) account));
-
-	/* Two rounds suffice: an insert loses a race only to a committed row. */
-	for (attempt = 0; attempt < 3; attempt++)
-	{
-		uint64		n;
-		bytea	   *sealed;
-		Datum		expires = TimestampTzGetDatum(expires_at);
-		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		if (account != NULL)
-			n = PgextExec(&plan_lock_account_secret,
-						  (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account), PointerGetDatum(name)},
-						  NULL, 1);
-		else
-			n = PgextExec(&plan_lock_platform_secret, (Datum[]) {PointerGetDatum(name)}, NULL, 1);
-		if (n == 1)
-		{
-			bool		isnull;
-
-			b.id = *DatumGetUUIDP(PgextGetDatum(0, 1, &isnull));
-			sealed = SecretBoxSeal(&b, plain, len);
-			PgextExec(&plan_update,
-					  (Datum[]) {UUIDPGetDatum(&b.id), Int32GetDatum(b.key_version),
-					  PointerGetDatum(sealed), expires, last4},
-					  has_expires ? "     " : "   n ", 0);
-			*id_out = b.id;
-			return;
-		}
-		RandomUuid(&b.id);
-		sealed = SecretBoxSeal(&b, plain, len);
-		if (account == NULL)
-			nulls[1] = 'n';
-		if (!has_expires)
-			nulls[5] = 'n';
-		n = PgextExec(&plan_insert,
-					  (Datum[]) {UUIDPGetDatum(&b.id),
-					  account ? UUIDPGetDatum((pg_uuid_t *) account) : (Datum) 0,
-					  PointerGetDatum(name), Int32GetDatum(b.key_version),
-					  PointerGetDatum(sealed), expires, last4},
-					  nulls, 0);
-		if (n == 1)
-		{
-			*id_out = b.id;
-			return;
-		}
-	}
-	ereport(ERROR,
-			(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-			 errmsg("could not store secret \"%.*s\": it is being created and deleted concurrently",
-					b.name_len, b.name),
-			 errhint("Retry the call.")));
-}
-
-/* Refuse a value over the size limit. */
-static void
-CheckValueSize(Size len)
-{
-	if (len > SECRET_VALUE_MAX_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("secret value is %zu bytes; the limit is %d bytes", len, SECRET_VALUE_MAX_BYTES),
-				 errhint("Store large material (certificates, files) elsewhere and keep only its key here.")));
-}
-
-/* Validate a value to store; returns its length. */
-static int
-CheckValue(const char *plain, int len)
-{
-	if (len == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("secret value must not be empty"),
-				 errhint("Use pgext.secret_delete() to remove a secret.")));
-	CheckValueSize(len);
-	if (memchr(plain, '\0', len) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("secret value must not contain NUL bytes")));
-	return len;
-}
-
 /* Validate expires_at: must lie in the future. */
 static void
 CheckExpiresAt(FunctionCallInfo fcinfo, int argno, bool *has, TimestampTz *at)
@@ -726,10 +268,10 @@ SetCommon(FunctionCallInfo fcinfo, const text *name, const pg_uuid_t *account,
 	bool		has_expires;
 	TimestampTz expires_at;
 
-	CheckValue(plain, len);
+	SecretCheckValue(plain, len);
 	CheckExpiresAt(fcinfo, expires_argno, &has_expires, &expires_at);
 	SPI_connect();
-	StoreSecret(name, account, has_expires, expires_at, plain, len, id);
+	SecretStore(name, account, has_expires, expires_at, plain, len, id);
 	SPI_finish();
 	SecretAuditCount(op, SECRET_OUTCOME_OK, id, account, VARDATA_ANY(name),
 					 VARSIZE_ANY_EXHDR(name));
@@ -753,7 +295,7 @@ SecretSetBody(FunctionCallInfo fcinfo)
 				 errhint("Use pgext.secret_delete() to remove a secret.")));
 	/* refuse an oversize value before detoasting (and copying) all of it */
 	if (toast_raw_datum_size(PG_GETARG_DATUM(1)) - VARHDRSZ > SECRET_VALUE_MAX_BYTES)
-		CheckValueSize(toast_raw_datum_size(PG_GETARG_DATUM(1)) - VARHDRSZ);
+		SecretCheckValueSize(toast_raw_datum_size(PG_GETARG_DATUM(1)) - VARHDRSZ);
 	value = PG_GETARG_TEXT_PP(1);
 	if ((Pointer) value != DatumGetPointer(PG_GETARG_DATUM(1)))
 		SensitiveTrack(value, VARSIZE_ANY(value));	/* our detoasted copy */
@@ -783,7 +325,7 @@ SecretGetBody(FunctionCallInfo fcinfo)
 
 	if (account == NULL && IsSigningSecretName(name))
 		RequirePlatformRight(name, account, SECRET_OP_GET);
-	plain = LookupAndOpen(name, account, SECRET_OP_GET, false, false, &len);
+	plain = SecretLookupAndOpen(name, account, SECRET_OP_GET, false, false, &len);
 
 	return PointerGetDatum(cstring_to_text_with_len(plain, len));
 }
@@ -812,7 +354,7 @@ SecretMaskedBody(FunctionCallInfo fcinfo)
 	bool		isnull;
 	uint64		n;
 
-	BindingInit(&b, name, account);
+	SecretBindingInit(&b, name, account);
 	SPI_connect();
 	if (account != NULL)
 		n = PgextExec(&plan_last4_account,
@@ -879,65 +421,6 @@ secret_delete(PG_FUNCTION_ARGS)
 	return RunGuarded(SecretDeleteBody, fcinfo);
 }
 
-/* Read row i of the current chunk into *row (sealed value left toasted). */
-static void
-RewrapReadRow(SPITupleTable *rows, uint64 i, SecretRow *row, Datum *sealed)
-{
-	TupleDesc	desc = rows->tupdesc;
-	HeapTuple	tup = rows->vals[i];
-	bool		isnull;
-	text	   *name;
-	Datum		d;
-
-	memset(row, 0, sizeof(*row));
-	row->b.id = *DatumGetUUIDP(SPI_getbinval(tup, desc, 1, &isnull));
-	d = SPI_getbinval(tup, desc, 2, &isnull);
-	if (!isnull)
-	{
-		row->b.has_account = true;
-		row->b.account = *DatumGetUUIDP(d);
-	}
-	name = DatumGetTextPP(SPI_getbinval(tup, desc, 3, &isnull));
-	row->b.name = VARDATA_ANY(name);
-	row->b.name_len = VARSIZE_ANY_EXHDR(name);
-	row->b.key_version = DatumGetInt32(SPI_getbinval(tup, desc, 4, &isnull));
-	*sealed = SPI_getbinval(tup, desc, 5, &isnull);
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	row->b.has_expires = !isnull;
-	row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-}
-
-/*
- * Rewrap one locked row to version target.  Returns SECRET_OUTCOME_OK, or
- * why it cannot be decrypted (KEY_MISSING, DECRYPT_FAILED) without raising:
- * one bad row must not abort the batch.  The plaintext is wiped before
- * returning; the caller frees everything by resetting the row context.
- */
-static SecretAuditOutcome
-RewrapRow(SecretRow *row, Datum sealed_datum, int32 target)
-{
-	char	   *plain;
-	int			len;
-	bytea	   *sealed;
-
-	if (!KeyringHasVersion(row->b.key_version))
-		return SECRET_OUTCOME_KEY_MISSING;	/* not even detoasted */
-	row->sealed = DatumGetByteaPP(sealed_datum);
-	if (!SecretBoxWellFormed(row->sealed))
-		return SECRET_OUTCOME_DECRYPT_FAILED;
-	plain = SecretBoxOpen(&row->b, row->sealed, &len);
-	if (plain == NULL)
-		return SECRET_OUTCOME_DECRYPT_FAILED;
-	SensitiveTrack(plain, len + 1);
-	row->b.key_version = target;
-	sealed = SecretBoxSeal(&row->b, plain, len);
-	SensitiveWipe();
-	PgextExec(&plan_rewrap_update,
-			  (Datum[]) {UUIDPGetDatum(&row->b.id), Int32GetDatum(target), PointerGetDatum(sealed)},
-			  NULL, 0);
-	return SECRET_OUTCOME_OK;
-}
-
 /* WARNING about a row secret_rewrap skipped; names it, never its value. */
 static void
 RewrapWarnSkipped(const SecretRow *row, SecretAuditOutcome outcome)
@@ -948,14 +431,14 @@ RewrapWarnSkipped(const SecretRow *row, SecretAuditOutcome outcome)
 		ereport(WARNING,
 				(errcode(PGEXT_ERRCODE_SECRET_KEY_MISSING),
 				 errmsg("secret_rewrap skipped secret \"%.*s\" of %s: it is encrypted with master key version %d, which pgext.master_key_command did not provide",
-						b->name_len, b->name, Owner(b), (int) b->key_version),
+						b->name_len, b->name, SecretOwner(b), (int) b->key_version),
 				 errhint("Make the command print key version %d again and restart the server, or store the secret again with pgext.secret_set().",
 						 (int) b->key_version)));
 	else
 		ereport(WARNING,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("secret_rewrap skipped secret \"%.*s\" of %s: its ciphertext cannot be decrypted with master key version %d",
-						b->name_len, b->name, Owner(b), (int) b->key_version),
+						b->name_len, b->name, SecretOwner(b), (int) b->key_version),
 				 errdetail("The row was altered or copied outside pgext, or the command prints a different key for that version."),
 				 errhint("Store the secret again with pgext.secret_set(), or delete it with pgext.secret_delete().")));
 }
@@ -1027,10 +510,10 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 				Datum		sealed;
 				SecretAuditOutcome outcome;
 
-				RewrapReadRow(rows, i, &row, &sealed);
+				SecretRewrapReadRow(rows, i, &row, &sealed);
 				last_version = row.b.key_version;
 				last_id = row.b.id;
-				outcome = RewrapRow(&row, sealed, target);
+				outcome = SecretRewrapRow(&row, sealed, target);
 				SecretAuditCount(SECRET_OP_REWRAP, outcome, &row.b.id,
 								 row.b.has_account ? &row.b.account : NULL,
 								 row.b.name, row.b.name_len);
@@ -1233,8 +716,8 @@ SecretLookup(const char *name, const pg_uuid_t *account, bool missing_ok, int *l
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("secret name must be 1 to %d bytes long", SECRET_NAME_MAX_BYTES)));
-	nsensitive = 0;
-	plain = LookupAndOpen(name_text, account, SECRET_OP_GET, missing_ok, false, len);
+	SensitiveReset();
+	plain = SecretLookupAndOpen(name_text, account, SECRET_OP_GET, missing_ok, false, len);
 	if (plain == NULL)
 		return NULL;
 	/* hand the caller its own buffer; forget ours (the caller wipes it) */

@@ -1,5 +1,5 @@
 /*
- * secret_box.h — AES-256-GCM sealing of secret values, bound to their row.
+ * box.h — AES-256-GCM sealing of secret values, bound to their row.
  *
  * A sealed value is  0x01 || nonce (12 bytes) || ciphertext || tag (16 bytes).
  * The additional authenticated data (AAD) names the row the value belongs to,
