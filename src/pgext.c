@@ -13,10 +13,11 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 
+#include "billing/billing.h"
 #include "drop_guard.h"
 #include "pgext.h"
 #include "secrets/secrets.h"
-#include "webhooks.h"
+#include "webhooks/webhooks.h"
 
 PG_MODULE_MAGIC;
 
@@ -79,6 +80,7 @@ _PG_init(void)
 	pgext_preloaded = process_shared_preload_libraries_in_progress;
 
 	DefineCoreGucs();
+	BillingInit();
 	WebhooksDefineGucs();
 	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	if (pgext_preloaded)

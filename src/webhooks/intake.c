@@ -1,5 +1,5 @@
 /*
- * webhooks.c — webhook intake: signature verification, parsing, dedup.
+ * intake.c — webhook intake: signature verification, parsing, dedup.
  *
  * webhook_ingest() is the hot path an app's HTTP handler calls with the raw
  * body and signature header.  It verifies the HMAC (OpenSSL one-shot HMAC,
@@ -8,7 +8,7 @@
  * timestamp tolerance, parses the body with PostgreSQL's jsonb, and records
  * the event once per (source, event id).  Every rejection is a status plus a
  * row in pgext.webhook_rejections (no payload, no secret), never an
- * exception.  Applying events to state is webhook_apply (webhook_apply.c).
+ * exception.  Applying events to state is webhook_apply (apply.c).
  */
 #include "postgres.h"
 
@@ -33,17 +33,17 @@
 #include "utils/timestamp.h"
 
 #include "common/errcodes.h"
+#include "common/json.h"
 #include "pgext.h"
 #include "secrets/secrets.h"
-#include "sigparse.h"
+#include "webhooks/sigparse.h"
 #include "common/spi.h"
 #include "common/subxact.h"
-#include "webhooks.h"
+#include "webhooks/webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_ingest);
 
 int			pgext_webhook_tolerance = 300;
-int			pgext_grace_period = 7 * 86400;
 int			pgext_webhook_payload_retention = 30 * 86400;
 int			pgext_webhook_dedup_retention = 30 * 86400;
 int			pgext_webhook_max_attempts = 8;
@@ -115,10 +115,6 @@ WebhooksDefineGucs(void)
 							"Applies to old and to future timestamps alike.",
 							&pgext_webhook_tolerance, 300, 1, 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
-	DefineCustomIntVariable("pgext.grace_period",
-							"How long access continues after a failed subscription payment.",
-							NULL, &pgext_grace_period, 7 * 86400, 0, 366 * 86400,
-							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgext.webhook_payload_retention",
 							"Age after which webhook_retention() drops processed webhook payloads.",
 							NULL, &pgext_webhook_payload_retention, 30 * 86400, 3600, INT_MAX,
@@ -132,140 +128,6 @@ WebhooksDefineGucs(void)
 							"Failed applications of a webhook event before it becomes a dead letter.",
 							NULL, &pgext_webhook_max_attempts, 8, 1, 100,
 							PGC_SUSET, 0, NULL, NULL, NULL);
-}
-
-/* ---- jsonb helpers (shared with stripe_events.c) ------------------------- */
-
-/* Look key up in an object container; NULL if obj is NULL or key is absent. */
-static JsonbValue *
-JsonKey(JsonbContainer *obj, const char *key, JsonbValue *buf)
-{
-	if (obj == NULL || !JsonContainerIsObject(obj))
-		return NULL;
-	return getKeyJsonValueFromContainer(obj, key, strlen(key), buf);
-}
-
-/* Text value of a scalar (string, number, bool) under key, or NULL. */
-char *
-WebhookJsonText(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = JsonKey(obj, key, &buf);
-
-	if (v == NULL)
-		return NULL;
-	switch (v->type)
-	{
-		case jbvString:
-			return pnstrdup(v->val.string.val, v->val.string.len);
-		case jbvNumeric:
-			return DatumGetCString(DirectFunctionCall1(numeric_out,
-													   NumericGetDatum(v->val.numeric)));
-		case jbvBool:
-			return pstrdup(v->val.boolean ? "true" : "false");
-		default:
-			return NULL;
-	}
-}
-
-/* The string under key, or NULL when it is absent or not a JSON string. */
-char *
-WebhookJsonString(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = JsonKey(obj, key, &buf);
-
-	if (v == NULL || v->type != jbvString)
-		return NULL;
-	return pnstrdup(v->val.string.val, v->val.string.len);
-}
-
-/*
- * Read the text of a JSON number (numeric_out form: no exponent) as an
- * integer.  A fraction of zeros only is the same integer (1700000000.0 is
- * 1700000000); a fractional value, more than 18 digits or anything else is
- * refused.
- */
-bool
-WebhookIntegerText(const char *s, int64 *out)
-{
-	const char *p = s;
-	bool		negative = false;
-	int64		v = 0;
-	int			digits = 0;
-
-	if (s == NULL)
-		return false;
-	if (*p == '-')
-	{
-		negative = true;
-		p++;
-	}
-	for (; *p >= '0' && *p <= '9'; p++)
-	{
-		if (++digits > 18)
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (digits == 0)
-		return false;
-	if (*p == '.')
-		for (p++; *p == '0'; p++)
-			;
-	if (*p != '\0')
-		return false;
-	*out = negative ? -v : v;
-	return true;
-}
-
-/* Whether key holds a JSON number with an integer value; *out gets it. */
-static bool
-JsonInteger(JsonbContainer *obj, const char *key, int64 *out)
-{
-	JsonbValue	buf;
-	JsonbValue *v = JsonKey(obj, key, &buf);
-
-	if (v == NULL || v->type != jbvNumeric)
-		return false;
-	return WebhookIntegerText(DatumGetCString(DirectFunctionCall1(numeric_out,
-																  NumericGetDatum(v->val.numeric))),
-							  out);
-}
-
-/* Whether key holds a JSON boolean; *out gets it. */
-static bool
-JsonBool(JsonbContainer *obj, const char *key, bool *out)
-{
-	JsonbValue	buf;
-	JsonbValue *v = JsonKey(obj, key, &buf);
-
-	if (v == NULL || v->type != jbvBool)
-		return false;
-	*out = v->val.boolean;
-	return true;
-}
-
-/* The object container under key, or NULL. */
-JsonbContainer *
-WebhookJsonObject(JsonbContainer *obj, const char *key)
-{
-	JsonbValue	buf;
-	JsonbValue *v = JsonKey(obj, key, &buf);
-
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		return NULL;
-	return v->val.binary.data;
-}
-
-/* Follow nested object keys; the last one must hold a scalar. */
-char *
-WebhookJsonPathText(JsonbContainer *obj, const char *const *path, int npath)
-{
-	int			i;
-
-	for (i = 0; i < npath - 1 && obj != NULL; i++)
-		obj = WebhookJsonObject(obj, path[i]);
-	return obj ? WebhookJsonText(obj, path[npath - 1]) : NULL;
 }
 
 /* ---- configuration and secrets ------------------------------------------- */
@@ -512,7 +374,7 @@ ParseCreated(JsonbContainer *root, TimestampTz *out)
 {
 	int64		v;
 
-	if (!JsonInteger(root, "created", &v) || v <= 0 || v > MAX_UNIX_TIME)
+	if (!PgextJsonInteger(root, "created", &v) || v <= 0 || v > MAX_UNIX_TIME)
 		return false;
 	*out = time_t_to_timestamptz((pg_time_t) v);
 	return true;
@@ -584,8 +446,8 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 					  received_at);
 	root = &jb->root;
 	/* Stripe's envelope is typed: id and type are JSON strings (a generic source may use numbers). */
-	id = cfg.is_stripe ? WebhookJsonString(root, "id") : WebhookJsonText(root, cfg.id_key);
-	type = cfg.is_stripe ? WebhookJsonString(root, "type") : WebhookJsonText(root, cfg.type_key);
+	id = cfg.is_stripe ? PgextJsonString(root, "id") : PgextJsonText(root, cfg.id_key);
+	type = cfg.is_stripe ? PgextJsonString(root, "type") : PgextJsonText(root, cfg.type_key);
 	if (!ValidLabel(id))
 		return Reject(r, source, "malformed", "missing or invalid event id", received_at);
 	if (!ValidLabel(type))
@@ -593,16 +455,16 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 
 	if (cfg.is_stripe)
 	{
-		JsonbContainer *data = WebhookJsonObject(root, "data");
-		JsonbContainer *obj = data ? WebhookJsonObject(data, "object") : NULL;
-		char	   *object_id = obj ? WebhookJsonString(obj, "id") : NULL;
+		JsonbContainer *data = PgextJsonObject(root, "data");
+		JsonbContainer *obj = data ? PgextJsonObject(data, "object") : NULL;
+		char	   *object_id = obj ? PgextJsonString(obj, "id") : NULL;
 		bool		live;
 		Datum		v[7];
 		char		nulls[8] = "       ";
 
 		if (!ParseCreated(root, &created))
 			return Reject(r, source, "malformed", "missing or invalid created", received_at);
-		if (!JsonBool(root, "livemode", &live))
+		if (!PgextJsonBool(root, "livemode", &live))
 			return Reject(r, source, "malformed", "missing or invalid livemode", received_at);
 		if (obj == NULL)
 			return Reject(r, source, "malformed", "missing data.object", received_at);

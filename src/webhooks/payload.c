@@ -1,5 +1,5 @@
 /*
- * stripe_payload.c — what of a Stripe event is stored.
+ * payload.c — what of a Stripe event is stored.
  *
  * webhook_ingest keeps only what applying the event needs: ids, times,
  * statuses, prices, periods and metadata.  Card data, addresses, emails,
@@ -10,7 +10,7 @@
 
 #include "utils/jsonb.h"
 
-#include "webhooks.h"
+#include "webhooks/webhooks.h"
 
 /* One kept key: its value whole (children NULL) or filtered by children. */
 typedef struct KeepSpec

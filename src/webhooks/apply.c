@@ -1,12 +1,12 @@
 /*
- * webhook_apply.c — applying recorded Stripe events: queue, retries, dead letters.
+ * apply.c — applying recorded Stripe events: queue, retries, dead letters.
  *
  * webhook_apply(limit) takes pending events in event order (created, id)
  * with FOR UPDATE SKIP LOCKED, so concurrent callers never take the same
  * event, and applies each one in its own subtransaction: the event's effects
  * and its new status commit together, and a failing event is rolled back
  * alone.  What happens next depends on the error (PgextClassifyError in
- * subxact.c): a transient one (lock timeout, deadlock, serialization
+ * common/subxact.c): a transient one (lock timeout, deadlock, serialization
  * failure, out of memory, I/O) leaves the event pending, attempts unchanged,
  * due again after a short pause; any other failure counts an attempt, is
  * retried with exponential backoff, and after pgext.webhook_max_attempts
@@ -33,9 +33,10 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "billing/billing.h"
 #include "common/spi.h"
 #include "common/subxact.h"
-#include "webhooks.h"
+#include "webhooks/webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_apply);
 

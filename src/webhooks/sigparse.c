@@ -6,7 +6,7 @@
  */
 #include <string.h>
 
-#include "sigparse.h"
+#include "webhooks/sigparse.h"
 
 /* Whether c is optional whitespace around items. */
 static bool

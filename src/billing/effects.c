@@ -1,7 +1,7 @@
 /*
- * stripe_events.c — what each Stripe event does to billing state.
+ * effects.c — what each Stripe event does to billing state.
  *
- * Called by webhook_apply (webhook_apply.c) inside a subtransaction per
+ * Called by webhook_apply (webhooks/apply.c) inside a subtransaction per
  * event, so any error here rolls back this event's effects only and the
  * event is retried.  Rules:
  *  - Out of order: per Stripe object only the newest event (created, rank,
@@ -27,8 +27,9 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "billing/billing.h"
+#include "common/json.h"
 #include "common/spi.h"
-#include "webhooks.h"
 
 /* The billing facts of one subscription event. */
 typedef struct SubscriptionFacts
@@ -308,9 +309,9 @@ static char *
 InvoiceSubscription(JsonbContainer *inv)
 {
 	static const char *const path[] = {"parent", "subscription_details", "subscription"};
-	char	   *sub = WebhookJsonText(inv, "subscription");
+	char	   *sub = PgextJsonText(inv, "subscription");
 
-	return sub ? sub : WebhookJsonPathText(inv, path, 3);
+	return sub ? sub : PgextJsonPathText(inv, path, 3);
 }
 
 /* ---- checkout ------------------------------------------------------------- */
@@ -320,7 +321,7 @@ static char *
 CheckoutPrice(JsonbContainer *cs)
 {
 	static const char *const meta[] = {"metadata", "price_id"};
-	JsonbContainer *li = WebhookJsonObject(cs, "line_items");
+	JsonbContainer *li = PgextJsonObject(cs, "line_items");
 	JsonbValue	buf;
 	JsonbValue *data = li ? getKeyJsonValueFromContainer(li, "data", 4, &buf) : NULL;
 
@@ -332,25 +333,25 @@ CheckoutPrice(JsonbContainer *cs)
 		if (first != NULL && first->type == jbvBinary)
 		{
 			static const char *const p[] = {"price", "id"};
-			char	   *price = WebhookJsonPathText(first->val.binary.data, p, 2);
+			char	   *price = PgextJsonPathText(first->val.binary.data, p, 2);
 
 			if (price != NULL)
 				return price;
 		}
 	}
-	return WebhookJsonPathText(cs, meta, 2);
+	return PgextJsonPathText(cs, meta, 2);
 }
 
 /* checkout.session.completed / async_payment_succeeded. */
 static const char *
 ApplyCheckout(const char *event_id, JsonbContainer *cs)
 {
-	char	   *id = WebhookJsonText(cs, "id");
-	char	   *customer = WebhookJsonText(cs, "customer");
-	char	   *ref = WebhookJsonText(cs, "client_reference_id");
-	char	   *mode = WebhookJsonText(cs, "mode");
-	char	   *paid = WebhookJsonText(cs, "payment_status");
-	char	   *sub = WebhookJsonText(cs, "subscription");
+	char	   *id = PgextJsonText(cs, "id");
+	char	   *customer = PgextJsonText(cs, "customer");
+	char	   *ref = PgextJsonText(cs, "client_reference_id");
+	char	   *mode = PgextJsonText(cs, "mode");
+	char	   *paid = PgextJsonText(cs, "payment_status");
+	char	   *sub = PgextJsonText(cs, "subscription");
 	char	   *linked = NULL;
 	Datum		account;
 	char	   *price;
@@ -415,20 +416,20 @@ ApplyCheckout(const char *event_id, JsonbContainer *cs)
 static void
 ReadSubscription(JsonbContainer *s, SubscriptionFacts *f)
 {
-	JsonbContainer *items = WebhookJsonObject(s, "items");
+	JsonbContainer *items = PgextJsonObject(s, "items");
 	JsonbValue	buf;
 	JsonbValue *data = items ? getKeyJsonValueFromContainer(items, "data", 4, &buf) : NULL;
-	char	   *cape = WebhookJsonText(s, "cancel_at_period_end");
+	char	   *cape = PgextJsonText(s, "cancel_at_period_end");
 
 	memset(f, 0, sizeof(*f));
-	f->id = WebhookJsonText(s, "id");
-	f->customer = WebhookJsonText(s, "customer");
-	f->status = WebhookJsonText(s, "status");
+	f->id = PgextJsonText(s, "id");
+	f->customer = PgextJsonText(s, "customer");
+	f->status = PgextJsonText(s, "status");
 	f->cancel_at_period_end = cape != NULL && strcmp(cape, "true") == 0;
-	f->cancel_at = WebhookJsonText(s, "cancel_at");
-	f->period_start = WebhookJsonText(s, "current_period_start");
-	f->period_end = WebhookJsonText(s, "current_period_end");
-	f->ended_at = WebhookJsonText(s, "ended_at");
+	f->cancel_at = PgextJsonText(s, "cancel_at");
+	f->period_start = PgextJsonText(s, "current_period_start");
+	f->period_end = PgextJsonText(s, "current_period_end");
+	f->ended_at = PgextJsonText(s, "ended_at");
 	if (data != NULL && data->type == jbvBinary && JsonContainerIsArray(data->val.binary.data))
 	{
 		uint32		i;
@@ -445,11 +446,11 @@ ReadSubscription(JsonbContainer *s, SubscriptionFacts *f)
 			if (it == NULL || it->type != jbvBinary)
 				continue;
 			if (f->price == NULL)
-				f->price = WebhookJsonPathText(it->val.binary.data, p, 2);
-			ps = WebhookJsonText(it->val.binary.data, "current_period_start");
-			pe = WebhookJsonText(it->val.binary.data, "current_period_end");
+				f->price = PgextJsonPathText(it->val.binary.data, p, 2);
+			ps = PgextJsonText(it->val.binary.data, "current_period_start");
+			pe = PgextJsonText(it->val.binary.data, "current_period_end");
 			if (pe != NULL && (f->period_end == NULL || atof(pe) > atof(f->period_end)) &&
-				(f->period_start == NULL || WebhookJsonText(s, "current_period_end") == NULL))
+				(f->period_start == NULL || PgextJsonText(s, "current_period_end") == NULL))
 			{
 				f->period_end = pe;
 				f->period_start = ps;
@@ -483,7 +484,7 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 						errmsg("subscription event %s lacks id or status", event_id)));
 	if (!AccountByCustomer(f.customer, &account) &&
 		!AccountBySubscription(f.id, &account) &&
-		!AccountByReference(WebhookJsonPathText(s, ref_path, 2), &account, NULL))
+		!AccountByReference(PgextJsonPathText(s, ref_path, 2), &account, NULL))
 		NoAccount("subscription", f.customer);
 
 	had_row = PgextExec(&plan_sub_lock, (Datum[]) {CStringGetTextDatum(f.id)}, NULL, 1) == 1;
@@ -535,7 +536,7 @@ ApplySubscription(const char *event_id, const char *type, TimestampTz created, J
 static Datum
 InvoiceAccount(JsonbContainer *inv, const char *sub)
 {
-	char	   *customer = WebhookJsonText(inv, "customer");
+	char	   *customer = PgextJsonText(inv, "customer");
 	Datum		account;
 
 	if (!AccountByCustomer(customer, &account) && !AccountBySubscription(sub, &account))
@@ -567,7 +568,7 @@ InvoiceLineKey(const char *inv, const char *line, const char *sub, const char *p
 						 "subscription is not allocated under any other key; after its retries the event is a "
 						 "dead letter. Allocate the period with pgext.credit_allocate() if credits are due.")));
 	if (pstart == NULL || pstart_type == NULL || strcmp(pstart_type, "number") != 0 ||
-		!WebhookIntegerText(pstart, &start) || start <= 0)
+		!PgextJsonIntegerText(pstart, &start) || start <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invoice %s line %s has no valid period.start (an integer unix time)", inv, line),
@@ -581,10 +582,10 @@ InvoiceLineKey(const char *inv, const char *line, const char *sub, const char *p
 static const char *
 ApplyInvoicePaid(const char *event_id, TimestampTz created, JsonbContainer *inv)
 {
-	char	   *id = WebhookJsonText(inv, "id");
+	char	   *id = PgextJsonText(inv, "id");
 	char	   *sub = InvoiceSubscription(inv);
 	Datum		account = InvoiceAccount(inv, sub);
-	JsonbContainer *lines = WebhookJsonObject(inv, "lines");
+	JsonbContainer *lines = PgextJsonObject(inv, "lines");
 	JsonbValue	buf;
 	JsonbValue *data = lines ? getKeyJsonValueFromContainer(lines, "data", 4, &buf) : NULL;
 	uint64		nrows = 0;
@@ -650,7 +651,7 @@ ApplyInvoiceFailed(const char *event_id, TimestampTz created, JsonbContainer *in
 {
 	char	   *sub = InvoiceSubscription(inv);
 	Datum		account = InvoiceAccount(inv, sub);
-	char	   *customer = WebhookJsonText(inv, "customer");
+	char	   *customer = PgextJsonText(inv, "customer");
 	TimestampTz until = 0;
 	bool		has_until = false;
 
@@ -679,8 +680,8 @@ StripeApplyEvent(const char *event_id, const char *type, const char *object_id,
 				 TimestampTz created, Jsonb *payload)
 {
 	static const char *const path[] = {"data", "object"};
-	JsonbContainer *data = WebhookJsonObject(&payload->root, path[0]);
-	JsonbContainer *obj = data ? WebhookJsonObject(data, path[1]) : NULL;
+	JsonbContainer *data = PgextJsonObject(&payload->root, path[0]);
+	JsonbContainer *obj = data ? PgextJsonObject(data, path[1]) : NULL;
 	bool		checkout = strcmp(type, "checkout.session.completed") == 0 ||
 		strcmp(type, "checkout.session.async_payment_succeeded") == 0;
 	bool		subscription = strncmp(type, "customer.subscription.", 22) == 0 &&
