@@ -39,7 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "mb/pg_wchar.h"
-#include "pgext.h"
+#include "common/preload.h"
 #include "secrets/audit.h"
 #include "common/spi.h"
 

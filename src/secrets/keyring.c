@@ -49,7 +49,7 @@
 #include "utils/guc.h"
 
 #include "secrets/keyring.h"
-#include "pgext.h"
+#include "common/preload.h"
 
 #define KEYRING_LINE_MAX 512
 #define KEYRING_HKDF_SALT "pgext-keyring"
@@ -98,6 +98,7 @@ typedef struct AccountKeySlot
 static AccountKeySlot *account_cache = NULL;	/* KEYRING_CACHE_SIZE slots */
 static uint8 account_cache_victim[KEYRING_CACHE_SETS];	/* round-robin per set */
 static int	keyring_encrypt_version = 0;	/* pgext.secret_encrypt_version */
+static char *keyring_master_key_command = NULL;	/* pgext.master_key_command */
 
 /* Remember why loading failed (a fixed, key-free description). */
 static void
@@ -462,7 +463,7 @@ KeyringLoad(void)
 	pqsigfunc	save_sigpipe;
 
 	keyring_status = KEYRING_NOT_LOADED;
-	if (pgext_master_key_command == NULL || pgext_master_key_command[0] == '\0')
+	if (keyring_master_key_command == NULL || keyring_master_key_command[0] == '\0')
 	{
 		keyring_status = KEYRING_UNSET;
 		ereport(WARNING,
@@ -479,7 +480,7 @@ KeyringLoad(void)
 	fflush(NULL);
 	/* The command gets default SIGPIPE handling, like OpenPipeStream does. */
 	save_sigpipe = pqsignal(SIGPIPE, SIG_DFL);
-	fh = popen(pgext_master_key_command, "r");
+	fh = popen(keyring_master_key_command, "r");
 	pqsignal(SIGPIPE, save_sigpipe);
 	if (fh == NULL)
 	{
@@ -654,15 +655,25 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
 	return true;
 }
 
-/* Define pgext.secret_encrypt_version (at postmaster start). */
+/*
+ * At postmaster start: define pgext.master_key_command (postmaster-only;
+ * the key material never enters a setting, only the command line does) and
+ * pgext.secret_encrypt_version, then load the keys.
+ */
 void
-KeyringDefineGucs(void)
+KeyringInit(void)
 {
+	DefineCustomStringVariable("pgext.master_key_command",
+							   "Command run at server start that prints master key lines \"<version>:<64 hex>\".",
+							   "The key material never enters a GUC or the database; only this command line does.",
+							   &keyring_master_key_command, "",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgext.secret_encrypt_version",
 							"Master key version that encrypts new and rewrapped secrets (0 = the newest loaded).",
 							"Pin the previous version while a new key reaches every server (replicas too), then set it back to 0.",
 							&keyring_encrypt_version, 0, 0, PG_INT32_MAX,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	KeyringLoad();
 }
 
 /* The version that encrypts: pgext.secret_encrypt_version or the newest. */

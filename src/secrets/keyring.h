@@ -13,7 +13,7 @@
 
 /*
  * Run pgext.master_key_command and derive one root key per version.  Called
- * once, from _PG_init in the postmaster; backends inherit the result through
+ * once, from KeyringInit in the postmaster; backends inherit the result through
  * fork().  Never raises an ERROR: a missing or broken command is logged as a
  * WARNING that names the setting, and the secret functions then refuse.
  */
@@ -32,8 +32,8 @@ extern bool KeyringHasVersion(int32 version);
  */
 extern bool KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out);
 
-/* Define pgext.secret_encrypt_version (postmaster start, before loading). */
-extern void KeyringDefineGucs(void);
+/* Define the key settings and load the keys (KeyringLoad); postmaster start only. */
+extern void KeyringInit(void);
 
 /* The version that seals: pgext.secret_encrypt_version, 0 = the newest. */
 extern int32 KeyringEncryptVersion(void);

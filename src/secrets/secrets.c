@@ -44,7 +44,7 @@
 
 #include "accounts.h"
 #include "common/errcodes.h"
-#include "pgext.h"
+#include "common/preload.h"
 #include "secrets/keyring.h"
 #include "secrets/audit.h"
 #include "secrets/box.h"
@@ -692,15 +692,18 @@ secret_key_versions(PG_FUNCTION_ARGS)
 }
 
 /*
- * At postmaster start (shared_preload_libraries): shared memory for the
- * audit, the master keys, and the logging-settings warning.
+ * Module load.  Only at postmaster start (shared_preload_libraries): shared
+ * memory for the audit, the key settings and master keys, and the
+ * logging-settings warning.  Loaded later, the secret functions refuse
+ * (PgextRequirePreload).
  */
 void
-SecretsPreloadInit(void)
+SecretsInit(void)
 {
+	if (!pgext_preloaded)
+		return;
 	SecretAuditInit();
-	KeyringDefineGucs();
-	KeyringLoad();
+	KeyringInit();
 	SecretLoggingWarn();
 }
 

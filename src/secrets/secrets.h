@@ -12,8 +12,8 @@
 #define SECRET_NAME_MAX_BYTES 255
 #define SECRET_VALUE_MAX_BYTES 65536
 
-/* At postmaster start: audit shared memory, master keys, logging warning. */
-extern void SecretsPreloadInit(void);
+/* Module load (_PG_init); when preloaded: audit shared memory, master keys, logging warning. */
+extern void SecretsInit(void);
 
 /*
  * Decrypt the secret (name, account) into a palloc'd, NUL-terminated buffer

@@ -34,7 +34,6 @@
 
 #include "common/errcodes.h"
 #include "common/json.h"
-#include "pgext.h"
 #include "secrets/secrets.h"
 #include "webhooks/sigparse.h"
 #include "common/spi.h"
@@ -47,6 +46,7 @@ int			pgext_webhook_tolerance = 300;
 int			pgext_webhook_payload_retention = 30 * 86400;
 int			pgext_webhook_dedup_retention = 30 * 86400;
 int			pgext_webhook_max_attempts = 8;
+bool		pgext_stripe_livemode = false;
 
 #define STRIPE_SECRET "webhook:stripe"
 #define PREVIOUS_SUFFIX ":previous"
@@ -106,10 +106,14 @@ static PgextPlan plan_insert_generic = {
 	6, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, JSONBOID, TIMESTAMPTZOID}
 };
 
-/* Define the webhook settings. */
+/* Define the webhook settings; called from _PG_init. */
 void
-WebhooksDefineGucs(void)
+WebhooksInit(void)
 {
+	DefineCustomBoolVariable("pgext.stripe_livemode",
+							 "Accept only live-mode Stripe events (off = test mode).",
+							 NULL, &pgext_stripe_livemode, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgext.webhook_tolerance",
 							"Largest allowed difference between a signed webhook timestamp and its arrival.",
 							"Applies to old and to future timestamps alike.",

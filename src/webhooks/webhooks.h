@@ -8,14 +8,15 @@
 #include "postgres.h"
 #include "utils/jsonb.h"
 
-/* GUC values, defined in intake.c (see WebhooksDefineGucs for meanings). */
+/* GUC values, defined in intake.c (see WebhooksInit for meanings). */
 extern int	pgext_webhook_tolerance;
 extern int	pgext_webhook_payload_retention;
 extern int	pgext_webhook_dedup_retention;
 extern int	pgext_webhook_max_attempts;
+extern bool pgext_stripe_livemode;
 
 /* Define the webhook settings; called from _PG_init. */
-extern void WebhooksDefineGucs(void);
+extern void WebhooksInit(void);
 
 /* The stored form of a Stripe event: only what processing needs (payload.c). */
 extern Jsonb *StripeEventMinimal(Jsonb *event);
