@@ -12,6 +12,7 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "common/digits.h"
 #include "common/json.h"
 
 /* Look key up in an object container; NULL if obj is NULL or key is absent. */
@@ -69,8 +70,8 @@ PgextJsonIntegerText(const char *s, int64 *out)
 {
 	const char *p = s;
 	bool		negative = false;
-	int64		v = 0;
-	int			digits = 0;
+	int64_t		v;
+	size_t		digits;
 
 	if (s == NULL)
 		return false;
@@ -79,14 +80,10 @@ PgextJsonIntegerText(const char *s, int64 *out)
 		negative = true;
 		p++;
 	}
-	for (; *p >= '0' && *p <= '9'; p++)
-	{
-		if (++digits > 18)
-			return false;
-		v = v * 10 + (*p - '0');
-	}
-	if (digits == 0)
+	digits = strspn(p, "0123456789");
+	if (!pgext_parse_digits(p, digits, 18, &v))
 		return false;
+	p += digits;
 	if (*p == '.')
 		for (p++; *p == '0'; p++)
 			;

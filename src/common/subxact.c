@@ -14,6 +14,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "common/guard.h"
 #include "common/subxact.h"
 
 /* Whether sqlerrcode belongs to the class of the SQLSTATE `of`. */
@@ -92,11 +93,8 @@ PgextTryInSubxactCode(PgextSubxactBody body, void *arg, PgextErrorFilter accept,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = PgextCatchError(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;

@@ -40,6 +40,8 @@
 #include "utils/uuid.h"
 
 #include "accounts.h"
+#include "common/args.h"
+#include "common/result.h"
 #include "common/spi.h"
 #include "credits/credits.h"
 
@@ -172,20 +174,12 @@ KindArg(FunctionCallInfo fcinfo, int argno)
 	return kind;
 }
 
-/* An optional expiry that, when given, must lie in the future. */
+/* An optional expiry (credit_grant, credit_allocate): NULL never expires. */
 static bool
 ExpiryArg(FunctionCallInfo fcinfo, int argno, TimestampTz now, TimestampTz *expires)
 {
-	if (PG_ARGISNULL(argno))
-		return false;
-	*expires = PG_GETARG_TIMESTAMPTZ(argno);
-	if (TIMESTAMP_NOT_FINITE(*expires) || *expires <= now)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expires_at must be a finite time in the future, got %s",
-						timestamptz_to_str(*expires)),
-				 errhint("Pass NULL for credits that never expire.")));
-	return true;
+	return PgextExpiryArg(fcinfo, argno, now, true, "Pass NULL for credits that never expire.",
+						  expires);
 }
 
 /* A text argument as a C string, or NULL. */
@@ -199,18 +193,14 @@ TextOrNull(text *t)
 Datum
 CreditMakeResult(FunctionCallInfo fcinfo, const CreditResult *r)
 {
-	TupleDesc	tupdesc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, !r->has_balance, !r->has_id};
 
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgext: credit function must return a composite type");
-	tupdesc = BlessTupleDesc(tupdesc);
 	values[0] = BoolGetDatum(r->ok);
 	values[1] = CStringGetTextDatum(r->status);
 	values[2] = Int64GetDatum(r->balance);
 	values[3] = Int64GetDatum(r->id);
-	return HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls));
+	return PgextCompositeResult(fcinfo, values, nulls);
 }
 
 /* Fill a CreditResult that carries a balance. */
@@ -504,16 +494,12 @@ credit_sweep(PG_FUNCTION_ARGS)
 	uint64		n,
 				i;
 	Datum	   *ids;
-	TupleDesc	tupdesc;
 	Datum		out[2];
-	bool		nulls[2] = {false, false};
 
 	if (batch <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("batch must be positive, got %d", batch)));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgext: credit_sweep must return a composite type");
 
 	SPI_connect();
 	n = PgextExec(&plan_sweep_reservations, values, NULL, 0);
@@ -545,5 +531,5 @@ credit_sweep(PG_FUNCTION_ARGS)
 
 	out[0] = Int32GetDatum(lots);
 	out[1] = Int32GetDatum(reservations);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), out, nulls)));
+	PG_RETURN_DATUM(PgextCompositeResult(fcinfo, out, NULL));
 }

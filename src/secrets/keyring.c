@@ -49,6 +49,7 @@
 #include "utils/guc.h"
 
 #include "secrets/keyring.h"
+#include "common/digits.h"
 #include "common/preload.h"
 
 #define KEYRING_LINE_MAX 512
@@ -221,19 +222,6 @@ KeyringMap(void)
 	return true;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-HexValue(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Parse one line "<version>:<64 hex>" into version and master key.  On
  * failure it says why in keyring_reason, naming only the line number.
@@ -244,7 +232,6 @@ ParseKeyLine(const char *line, int lineno, int32 *version, uint8 *master)
 	const char *p = line;
 	const char *colon = strchr(line, ':');
 	int64		v = 0;
-	int			i;
 
 	if (colon == NULL)
 	{
@@ -276,20 +263,8 @@ ParseKeyLine(const char *line, int lineno, int32 *version, uint8 *master)
 		return false;
 	}
 	p++;
-	for (i = 0; i < KEYRING_KEY_BYTES; i++)
-	{
-		int			hi = HexValue(p[2 * i]);
-		int			lo = (hi < 0) ? -1 : HexValue(p[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-		{
-			KeyringFail("line %d: key version %d is not followed by exactly 64 hex digits",
-						lineno, (int) v);
-			return false;
-		}
-		master[i] = (uint8) ((hi << 4) | lo);
-	}
-	if (p[2 * KEYRING_KEY_BYTES] != '\0')
+	if (strlen(p) != 2 * KEYRING_KEY_BYTES ||
+		pgext_hex_decode(p, 2 * KEYRING_KEY_BYTES, master, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES)
 	{
 		KeyringFail("line %d: key version %d is not followed by exactly 64 hex digits",
 					lineno, (int) v);

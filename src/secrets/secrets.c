@@ -43,7 +43,9 @@
 #include "utils/timestamp.h"
 
 #include "accounts.h"
+#include "common/args.h"
 #include "common/errcodes.h"
+#include "common/guard.h"
 #include "common/preload.h"
 #include "secrets/keyring.h"
 #include "secrets/audit.h"
@@ -108,14 +110,8 @@ static PgextPlan plan_pgcrypto_schema = {
 static void
 RethrowHidingStatement(MemoryContext cxt)
 {
-	ErrorData  *edata;
-
 	SensitiveWipe();
-	MemoryContextSwitchTo(cxt);
-	edata = CopyErrorData();
-	FlushErrorState();
-	edata->hide_stmt = true;
-	ReThrowError(edata);
+	PgextRethrowHidingStatement(cxt);
 }
 
 /* Run a function body with the protections above. */
@@ -242,23 +238,6 @@ IsSigningSecretName(const text *name)
 	return VARSIZE_ANY_EXHDR(name) >= 8 && memcmp(VARDATA_ANY(name), "webhook:", 8) == 0;
 }
 
-/* Validate expires_at: must lie in the future. */
-static void
-CheckExpiresAt(FunctionCallInfo fcinfo, int argno, bool *has, TimestampTz *at)
-{
-	*has = false;
-	*at = 0;
-	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
-		return;
-	*at = PG_GETARG_TIMESTAMPTZ(argno);
-	if (TIMESTAMP_NOT_FINITE(*at) || *at <= GetCurrentTimestamp())
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("expires_at must be a finite time in the future"),
-				 errhint("Pass NULL for a secret that never expires.")));
-	*has = true;
-}
-
 /* Store a checked plaintext and audit it; returns the secret's id. */
 static Datum
 SetCommon(FunctionCallInfo fcinfo, const text *name, const pg_uuid_t *account,
@@ -266,10 +245,11 @@ SetCommon(FunctionCallInfo fcinfo, const text *name, const pg_uuid_t *account,
 {
 	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
 	bool		has_expires;
-	TimestampTz expires_at;
+	TimestampTz expires_at = 0;
 
 	SecretCheckValue(plain, len);
-	CheckExpiresAt(fcinfo, expires_argno, &has_expires, &expires_at);
+	has_expires = PgextExpiryArg(fcinfo, expires_argno, GetCurrentTimestamp(), false,
+								 "Pass NULL for a secret that never expires.", &expires_at);
 	SPI_connect();
 	SecretStore(name, account, has_expires, expires_at, plain, len, id);
 	SPI_finish();

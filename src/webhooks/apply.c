@@ -34,6 +34,7 @@
 #include "utils/timestamp.h"
 
 #include "billing/billing.h"
+#include "common/result.h"
 #include "common/spi.h"
 #include "common/subxact.h"
 #include "webhooks/webhooks.h"
@@ -242,9 +243,7 @@ webhook_apply(PG_FUNCTION_ARGS)
 	MemoryContext evcxt;
 	MemoryContext old;
 	QueuedEvent *evs;
-	TupleDesc	tupdesc;
 	Datum		values[5];
-	bool		nulls[5] = {false, false, false, false, false};
 	int			n;
 	int			i;
 
@@ -253,8 +252,6 @@ webhook_apply(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("limit must be between 1 and 10000, got %d", limit),
 				 errhint("Call webhook_apply repeatedly to work through a longer queue.")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgext: webhook_apply must return a composite type");
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "pgext webhook_apply", ALLOCSET_DEFAULT_SIZES);
 	evcxt = AllocSetContextCreate(work, "pgext webhook_apply event", ALLOCSET_DEFAULT_SIZES);
@@ -281,6 +278,5 @@ webhook_apply(PG_FUNCTION_ARGS)
 	values[2] = Int32GetDatum(c.ignored);
 	values[3] = Int32GetDatum(c.failed);
 	values[4] = Int32GetDatum(c.dead);
-	tupdesc = BlessTupleDesc(tupdesc);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(PgextCompositeResult(fcinfo, values, NULL));
 }

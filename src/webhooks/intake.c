@@ -34,6 +34,7 @@
 
 #include "common/errcodes.h"
 #include "common/json.h"
+#include "common/result.h"
 #include "secrets/secrets.h"
 #include "webhooks/sigparse.h"
 #include "common/spi.h"
@@ -545,7 +546,6 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	IngestResult r = {NULL, NULL};
 	char	   *source;
 	TimestampTz received_at;
-	TupleDesc	tupdesc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
@@ -554,8 +554,6 @@ webhook_ingest(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errhidestmt(true),
 				 errmsg("webhook source must not be NULL"),
 				 errhint("Pass 'stripe' or the name of a source configured with pgext.webhook_source_set().")));
-	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
-		elog(ERROR, "pgext: webhook_ingest must return a composite type");
 	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	received_at = ReceivedAt(fcinfo);
 
@@ -571,6 +569,5 @@ webhook_ingest(PG_FUNCTION_ARGS)
 		values[1] = CStringGetTextDatum(r.event_id);
 	else
 		nulls[1] = true;
-	tupdesc = BlessTupleDesc(tupdesc);
-	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+	PG_RETURN_DATUM(PgextCompositeResult(fcinfo, values, nulls));
 }

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "common/digits.h"
 #include "webhooks/sigparse.h"
 
 /* Whether c is optional whitespace around items. */
@@ -28,19 +29,6 @@ Trim(const char **s, size_t *len)
 		(*len)--;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-HexValue(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Value of one base64 (standard or URL-safe alphabet) character, or -1. */
 static int
 Base64Value(char c)
@@ -56,26 +44,6 @@ Base64Value(char c)
 	if (c == '/' || c == '_')
 		return 63;
 	return -1;
-}
-
-/* Decode hex (even length) into out. */
-static int
-DecodeHex(const char *s, size_t len, uint8_t *out, size_t outmax)
-{
-	size_t		i;
-
-	if (len == 0 || len % 2 != 0 || len / 2 > outmax)
-		return -1;
-	for (i = 0; i < len; i += 2)
-	{
-		int			hi = HexValue(s[i]);
-		int			lo = HexValue(s[i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -1;
-		out[i / 2] = (uint8_t) ((hi << 4) | lo);
-	}
-	return (int) (len / 2);
 }
 
 /* Decode base64, padded or not, into out; trailing bits must be zero. */
@@ -119,7 +87,7 @@ sigparse_decode(const char *s, size_t len, SigEncoding enc, uint8_t *out, size_t
 	if (s == NULL || out == NULL)
 		return -1;
 	if (enc == SIG_ENCODING_HEX)
-		return DecodeHex(s, len, out, outmax);
+		return pgext_hex_decode(s, len, out, outmax);
 	return DecodeBase64(s, len, out, outmax);
 }
 
@@ -127,18 +95,9 @@ sigparse_decode(const char *s, size_t len, SigEncoding enc, uint8_t *out, size_t
 static bool
 ParseTimestamp(const char *s, size_t len, int64_t *out)
 {
-	int64_t		v = 0;
-	size_t		i;
+	int64_t		v;
 
-	if (len == 0 || len > 12)
-		return false;
-	for (i = 0; i < len; i++)
-	{
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (s[i] - '0');
-	}
-	if (v <= 0)
+	if (!pgext_parse_digits(s, len, 12, &v) || v <= 0)
 		return false;
 	*out = v;
 	return true;

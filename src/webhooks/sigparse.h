@@ -3,7 +3,8 @@
  *
  * This file and sigparse.c include no PostgreSQL header, so the parser can be
  * built on its own under libFuzzer (test/fuzz).  They only parse and decode:
- * the HMAC itself and every policy decision live in webhooks.c.
+ * the HMAC itself and every policy decision live in intake.c.  Digits are
+ * read by common/digits.c, which is PG-free too.
  */
 #ifndef PGEXT_SIGPARSE_H
 #define PGEXT_SIGPARSE_H
