@@ -17,6 +17,7 @@
 #include "utils/uuid.h"
 
 #include "accounts.h"
+#include "common/errcodes.h"
 #include "common/spi.h"
 #include "common/subxact.h"
 
@@ -82,7 +83,7 @@ void
 AccountNotFound(Datum account)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_NO_DATA_FOUND),
+			(errcode(PGEXT_ERRCODE_ACCOUNT_NOT_FOUND),
 			 errmsg("account %s does not exist",
 					DatumGetCString(DirectFunctionCall1(uuid_out, account))),
 			 errhint("Create it first with pgext.account_create().")));

@@ -14,6 +14,7 @@
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
+#include "common/errcodes.h"
 #include "common/guard.h"
 #include "common/subxact.h"
 
@@ -53,6 +54,21 @@ bool
 PgextIsBadInputError(int sqlerrcode)
 {
 	return PgextClassifyError(sqlerrcode) == PGEXT_ERROR_BAD_INPUT;
+}
+
+/* See subxact.h. */
+bool
+PgextIsSecretExpiredError(int sqlerrcode)
+{
+	return sqlerrcode == PGEXT_ERRCODE_SECRET_EXPIRED;
+}
+
+/* See subxact.h. */
+bool
+PgextIsRoutineRejection(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION ||
+		IN_CLASS(sqlerrcode, ERRCODE_DATA_EXCEPTION);
 }
 
 /* See subxact.h. */

@@ -47,6 +47,23 @@ extern PgextErrorKind PgextClassifyError(int sqlerrcode);
 /* Filter: bad input only (what a parser such as jsonb_in raises for input it refuses). */
 extern bool PgextIsBadInputError(int sqlerrcode);
 
+/*
+ * Filter: an expired secret (PX002) and nothing else; a lock timeout or a
+ * missing key version is re-thrown (webhook intake's previous signing secret).
+ */
+extern bool PgextIsSecretExpiredError(int sqlerrcode);
+
+/*
+ * Filter: an external routine refused its input.  pgcrypto (px.c
+ * px_THROW_ERROR, pgp-pgsql.c decrypt_internal) raises 39000 (external
+ * routine invocation exception) for a wrong key, corrupt or unsupported data
+ * ("Wrong key or corrupt data", "Not text data", ...), and the text
+ * conversion of its result raises class 22 (invalid byte sequence).
+ * Everything else (a query cancel, out of memory, a lock or serialization
+ * failure) is not about the input and is re-thrown (secret_import_pgp).
+ */
+extern bool PgextIsRoutineRejection(int sqlerrcode);
+
 /* Filter: every error a caller may keep as a result (all but PGEXT_ERROR_RETHROW). */
 extern bool PgextIsCatchableError(int sqlerrcode);
 

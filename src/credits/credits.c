@@ -41,6 +41,7 @@
 
 #include "accounts.h"
 #include "common/args.h"
+#include "common/errcodes.h"
 #include "common/result.h"
 #include "common/spi.h"
 #include "credits/credits.h"
@@ -325,7 +326,7 @@ credit_allocate(PG_FUNCTION_ARGS)
 			(has_expires && old_exp != expires) || old_has_cap != has_cap ||
 			(has_cap && old_cap != cap))
 			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					(errcode(PGEXT_ERRCODE_IDEMPOTENCY_CONFLICT),
 					 errmsg("period \"%s\" was already allocated with different parameters", period_str),
 					 errdetail("The first allocation for this period was " INT64_FORMAT " credits.", old_amount),
 					 errhint("An allocation happens once per (account, period_key); use a new period_key for a new period.")));

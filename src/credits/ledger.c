@@ -14,6 +14,7 @@
 #include "utils/timestamp.h"
 
 #include "accounts.h"
+#include "common/errcodes.h"
 #include "common/spi.h"
 #include "credits/ledger.h"
 
@@ -238,7 +239,7 @@ LedgerPriorResult(text *key, const PriorEntry *p, const char *op, const char *ki
 		same = same && StrEq(p->reason, reason);
 	if (!same)
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				(errcode(PGEXT_ERRCODE_IDEMPOTENCY_CONFLICT),
 				 errmsg("idempotency key \"%s\" was already used for a different request",
 						text_to_cstring(key)),
 				 errdetail("The first request with this key was a %s of " INT64_FORMAT " credits (ledger entry " INT64_FORMAT ").",

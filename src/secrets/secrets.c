@@ -561,9 +561,6 @@ typedef struct PgpDecryptCall
 	Datum		result;
 } PgpDecryptCall;
 
-/* The SQLSTATE of the last error PgpDecryptRejected accepted. */
-static int	pgp_rejected_code = 0;
-
 /* Body for PgextTryInSubxact: call pgcrypto's pgp_sym_decrypt. */
 static void
 PgpDecryptRun(void *arg)
@@ -574,29 +571,6 @@ PgpDecryptRun(void *arg)
 										call->ciphertext, call->passphrase);
 }
 
-/*
- * Whether an error from pgp_sym_decrypt means "this ciphertext does not open
- * with this passphrase".  pgcrypto (contrib/pgcrypto/px.c px_THROW_ERROR,
- * pgp-pgsql.c decrypt_internal) raises 39000 (external routine invocation
- * exception) for a wrong key, corrupt or unsupported data ("Wrong key or
- * corrupt data", "Not text data", ...), and the text conversion of the result
- * raises class 22 (invalid byte sequence).  Everything else (a query cancel,
- * out of memory, a lock or serialization failure) is not about the
- * ciphertext and is re-thrown unchanged.  This filter is local for now; it
- * moves to the common classifier (src/common/subxact.c) when the lead consolidates.
- */
-static bool
-PgpDecryptRejected(int sqlerrcode)
-{
-	if (sqlerrcode == ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION ||
-		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_DATA_EXCEPTION)
-	{
-		pgp_rejected_code = sqlerrcode;
-		return true;
-	}
-	return false;
-}
-
 /* Body of secret_import_pgp(name, ciphertext, passphrase, account, expires_at). */
 static Datum
 SecretImportPgpBody(FunctionCallInfo fcinfo)
@@ -604,6 +578,7 @@ SecretImportPgpBody(FunctionCallInfo fcinfo)
 	text	   *name;
 	PgpDecryptCall call;
 	char	   *reason;
+	int			code;
 	text	   *plain;
 
 	KeyringRequire();
@@ -620,17 +595,17 @@ SecretImportPgpBody(FunctionCallInfo fcinfo)
 	call.ciphertext = PG_GETARG_DATUM(1);
 	call.passphrase = PG_GETARG_DATUM(2);
 	call.result = (Datum) 0;
-	pgp_rejected_code = 0;
-	if (!PgextTryInSubxact(PgpDecryptRun, &call, PgpDecryptRejected, &reason))
+	/* what pgp_sym_decrypt raises for this ciphertext: see PgextIsRoutineRejection */
+	if (!PgextTryInSubxactCode(PgpDecryptRun, &call, PgextIsRoutineRejection, &reason, &code))
 	{
 		/*
 		 * pgcrypto's own messages (39000) are fixed strings; a class 22
 		 * message may quote bytes of the decrypted value, so it is dropped.
 		 */
-		if (pgp_rejected_code != ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION)
+		if (code != ERRCODE_EXTERNAL_ROUTINE_INVOCATION_EXCEPTION)
 			reason = "the decrypted value is not valid text in the database encoding";
 		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PASSWORD),
+				(errcode(PGEXT_ERRCODE_PGP_DECRYPT_FAILED),
 				 errmsg("could not decrypt the pgcrypto ciphertext for secret \"%s\": %s",
 						text_to_cstring(name), reason ? reason : "decryption failed"),
 				 errhint("Pass the passphrase the value was encrypted with by pgp_sym_encrypt().")));

@@ -32,7 +32,6 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
-#include "common/errcodes.h"
 #include "common/json.h"
 #include "common/result.h"
 #include "secrets/secrets.h"
@@ -220,13 +219,6 @@ typedef struct SecretLookupArgs
 	SigningSecret result;
 } SecretLookupArgs;
 
-/* An expired secret (PX002) and nothing else: a lock timeout or a missing key version is re-thrown. */
-static bool
-IsExpiredSecretError(int sqlerrcode)
-{
-	return sqlerrcode == PGEXT_ERRCODE_SECRET_EXPIRED;
-}
-
 /* PgextTryInSubxact body: look a secret up (NULL when it is not stored). */
 static void
 LookupSecretBody(void *arg)
@@ -238,7 +230,7 @@ LookupSecretBody(void *arg)
 
 /*
  * Read the previous (rotated-out) secret, if one is stored and not expired.
- * The store raises PGEXT_ERRCODE_SECRET_EXPIRED for an expired secret; that means "none" here.  Only called when the current
+ * The store raises PX002 for an expired secret; that means "none" here.  Only called when the current
  * secret did not match, so the hot path never pays for the subtransaction.
  */
 static SigningSecret
@@ -246,7 +238,7 @@ PreviousSecret(const char *name)
 {
 	SecretLookupArgs a = {psprintf("%s%s", name, PREVIOUS_SUFFIX), {NULL, 0}};
 
-	if (!PgextTryInSubxact(LookupSecretBody, &a, IsExpiredSecretError, NULL))
+	if (!PgextTryInSubxact(LookupSecretBody, &a, PgextIsSecretExpiredError, NULL))
 		return (SigningSecret) {NULL, 0};
 	return a.result;
 }
