@@ -149,13 +149,6 @@ AccountInsertBody(void *arg)
 		memcpy(&a->id, DatumGetUUIDP(PgextGetDatum(0, 1, &isnull)), sizeof(pg_uuid_t));
 }
 
-/* Filter: the serialization failure an INSERT ... ON CONFLICT raises under a transaction snapshot. */
-static bool
-IsSerializationFailure(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
-}
-
 /* Look the account up by external_id; checks the mode.  False if not visible. */
 static bool
 AccountByExternalId(Datum *values, text *external_id, const char *mode, pg_uuid_t *id)
@@ -221,7 +214,7 @@ account_create(PG_FUNCTION_ARGS)
 	{
 		if (!AccountByExternalId(values, external_id, mode, id))
 		{
-			if (!PgextTryInSubxact(AccountInsertBody, &a, IsSerializationFailure, NULL))
+			if (!PgextTryInSubxact(AccountInsertBody, &a, PgextIsSerializationFailure, NULL))
 				AccountRaceLost(external_id, true);
 			if (!a.inserted && !AccountByExternalId(values, external_id, mode, id))
 				AccountRaceLost(external_id, true);

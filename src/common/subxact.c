@@ -58,6 +58,13 @@ PgextIsBadInputError(int sqlerrcode)
 
 /* See subxact.h. */
 bool
+PgextIsSerializationFailure(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
+}
+
+/* See subxact.h. */
+bool
 PgextIsSecretExpiredError(int sqlerrcode)
 {
 	return sqlerrcode == PGEXT_ERRCODE_SECRET_EXPIRED;

@@ -48,6 +48,13 @@ extern PgextErrorKind PgextClassifyError(int sqlerrcode);
 extern bool PgextIsBadInputError(int sqlerrcode);
 
 /*
+ * Filter: a serialization failure (40001) and nothing else, such as the one
+ * an INSERT ... ON CONFLICT raises under a transaction snapshot
+ * (account_create); a deadlock or a lock timeout is re-thrown.
+ */
+extern bool PgextIsSerializationFailure(int sqlerrcode);
+
+/*
  * Filter: an expired secret (PX002) and nothing else; a lock timeout or a
  * missing key version is re-thrown (webhook intake's previous signing secret).
  */

@@ -40,8 +40,8 @@
 
 #include "mb/pg_wchar.h"
 #include "common/preload.h"
-#include "secrets/audit.h"
 #include "common/spi.h"
+#include "secrets/audit.h"
 
 PG_FUNCTION_INFO_V1(secret_audit_flush);
 PG_FUNCTION_INFO_V1(secret_audit_pending);

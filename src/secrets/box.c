@@ -17,8 +17,8 @@
 #include "common/hashfn.h"
 #include "port/pg_bswap.h"
 
-#include "secrets/keyring.h"
 #include "secrets/box.h"
+#include "secrets/keyring.h"
 
 #define AAD_LABEL "pgext.secret.v1"
 

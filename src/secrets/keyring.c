@@ -48,9 +48,9 @@
 #include "common/hashfn.h"
 #include "utils/guc.h"
 
-#include "secrets/keyring.h"
 #include "common/digits.h"
 #include "common/preload.h"
+#include "secrets/keyring.h"
 
 #define KEYRING_LINE_MAX 512
 #define KEYRING_HKDF_SALT "pgext-keyring"

@@ -42,19 +42,17 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
-#include "accounts.h"
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/guard.h"
 #include "common/preload.h"
-#include "secrets/keyring.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 #include "secrets/audit.h"
-#include "secrets/box.h"
+#include "secrets/keyring.h"
 #include "secrets/logging.h"
 #include "secrets/secrets.h"
 #include "secrets/store.h"
-#include "common/spi.h"
-#include "common/subxact.h"
 
 PG_FUNCTION_INFO_V1(secret_set);
 PG_FUNCTION_INFO_V1(secret_get);

@@ -34,10 +34,10 @@
 
 #include "common/json.h"
 #include "common/result.h"
-#include "secrets/secrets.h"
-#include "webhooks/sigparse.h"
 #include "common/spi.h"
 #include "common/subxact.h"
+#include "secrets/secrets.h"
+#include "webhooks/sigparse.h"
 #include "webhooks/webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_ingest);
