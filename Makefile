@@ -2,7 +2,7 @@
 # server started with shared_preload_libraries = 'pgext' (see test/run.sh).
 
 MODULE_big = pgext
-OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/worker/*.c)))
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 EXTENSION = pgext
 # The install script is assembled from one file per capability, in dependency

@@ -16,9 +16,10 @@
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
-#include "credits.h"
-#include "spi_util.h"
-#include "subxact.h"
+#include "accounts.h"
+#include "common/errcodes.h"
+#include "common/spi.h"
+#include "common/subxact.h"
 
 PG_FUNCTION_INFO_V1(account_create);
 PG_FUNCTION_INFO_V1(account_set_credit_mode);
@@ -64,6 +65,29 @@ static PgextPlan plan_set_customer = {
 	"UPDATE pgext.accounts SET stripe_customer_id = $2 WHERE id = $1",
 	2, {UUIDOID, TEXTOID}
 };
+
+/* Fetch a required account uuid argument (errors on NULL). */
+Datum
+AccountArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account must not be NULL"),
+				 errhint("Pass the uuid returned by pgext.account_create().")));
+	return PG_GETARG_DATUM(argno);
+}
+
+/* Raise the "account does not exist" error. */
+void
+AccountNotFound(Datum account)
+{
+	ereport(ERROR,
+			(errcode(PGEXT_ERRCODE_ACCOUNT_NOT_FOUND),
+			 errmsg("account %s does not exist",
+					DatumGetCString(DirectFunctionCall1(uuid_out, account))),
+			 errhint("Create it first with pgext.account_create().")));
+}
 
 /* Validate a credit_mode argument; returns it as a C string. */
 static char *
@@ -123,13 +147,6 @@ AccountInsertBody(void *arg)
 	a->inserted = PgextExec(&plan_insert, a->values, NULL, 1) == 1;
 	if (a->inserted)
 		memcpy(&a->id, DatumGetUUIDP(PgextGetDatum(0, 1, &isnull)), sizeof(pg_uuid_t));
-}
-
-/* Filter: the serialization failure an INSERT ... ON CONFLICT raises under a transaction snapshot. */
-static bool
-IsSerializationFailure(int sqlerrcode)
-{
-	return sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE;
 }
 
 /* Look the account up by external_id; checks the mode.  False if not visible. */
@@ -197,7 +214,7 @@ account_create(PG_FUNCTION_ARGS)
 	{
 		if (!AccountByExternalId(values, external_id, mode, id))
 		{
-			if (!PgextTryInSubxact(AccountInsertBody, &a, IsSerializationFailure, NULL))
+			if (!PgextTryInSubxact(AccountInsertBody, &a, PgextIsSerializationFailure, NULL))
 				AccountRaceLost(external_id, true);
 			if (!a.inserted && !AccountByExternalId(values, external_id, mode, id))
 				AccountRaceLost(external_id, true);
@@ -223,13 +240,13 @@ account_set_credit_mode(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	char	   *mode;
 
-	values[0] = CreditsAccountArg(fcinfo, 0);
+	values[0] = AccountArg(fcinfo, 0);
 	mode = CheckCreditMode(fcinfo, 1);
 	values[1] = CStringGetTextDatum(mode);
 
 	SPI_connect();
 	if (PgextExec(&plan_set_mode, values, NULL, 0) != 1)
-		CreditsAccountNotFound(values[0]);
+		AccountNotFound(values[0]);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -282,7 +299,7 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 	char	   *customer = NULL;
 	char	   *current;
 
-	values[0] = CreditsAccountArg(fcinfo, 0);
+	values[0] = AccountArg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
 		nulls[1] = 'n';
 	else
@@ -298,7 +315,7 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	if (PgextExec(&plan_lock, values, NULL, 1) != 1)
-		CreditsAccountNotFound(values[0]);
+		AccountNotFound(values[0]);
 	current = PgextGetText(0, 1);
 	if (customer == NULL)
 	{

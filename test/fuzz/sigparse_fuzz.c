@@ -1,5 +1,5 @@
 /*
- * sigparse_fuzz.c — libFuzzer harness for src/sigparse.c.
+ * sigparse_fuzz.c — libFuzzer harness for src/webhooks/sigparse.c.
  *
  * Feeds arbitrary bytes to every parser entry point and checks the output
  * invariants; AddressSanitizer catches any out-of-bounds read or write.
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sigparse.h"
+#include "webhooks/sigparse.h"
 
 /* Abort (a fuzzer finding) when an invariant does not hold. */
 static void

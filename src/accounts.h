@@ -1,0 +1,17 @@
+/*
+ * accounts.h — tenant accounts (accounts.c) and the account-argument helpers
+ * every module that takes an account uuid uses.
+ */
+#ifndef PGEXT_ACCOUNTS_H
+#define PGEXT_ACCOUNTS_H
+
+#include "postgres.h"
+#include "fmgr.h"
+
+/* Fetch a required account uuid argument (errors on NULL). */
+extern Datum AccountArg(FunctionCallInfo fcinfo, int argno);
+
+/* Raise the "account does not exist" error. */
+extern void AccountNotFound(Datum account) pg_attribute_noreturn();
+
+#endif							/* PGEXT_ACCOUNTS_H */

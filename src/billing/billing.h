@@ -1,0 +1,23 @@
+/*
+ * billing.h — Stripe billing: subscriptions, purchases, grace periods and
+ * the billing outbox.  effects.c applies one Stripe event to billing state
+ * (called by webhook_apply); billing.c owns the billing settings.
+ */
+#ifndef PGEXT_BILLING_H
+#define PGEXT_BILLING_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/jsonb.h"
+
+/* pgext.grace_period (seconds), defined in billing.c. */
+extern int	pgext_grace_period;
+
+/* Define the billing settings; called from _PG_init. */
+extern void BillingInit(void);
+
+/* Apply one Stripe event (effects.c); returns the event's new status. */
+extern const char *StripeApplyEvent(const char *event_id, const char *type, const char *object_id,
+									TimestampTz created, Jsonb *payload);
+
+#endif							/* PGEXT_BILLING_H */
