@@ -8,7 +8,7 @@
 --   pgext_secret_reader  may decrypt: secret_get, secret_masked
 --   pgext_secret_writer  may store, mask and delete, but never read plaintext;
 --                        platform secrets (account NULL) only as a member of
---                        pgext_admin too (checked in C, src/secrets.c)
+--                        pgext_admin too (checked in C, src/secrets/secrets.c)
 --   pgext_admin          rotation (secret_rewrap), audit flush, key versions
 -- (The two secret roles are created with the others, in the Core section.)
 
@@ -16,7 +16,7 @@ GRANT USAGE ON SCHEMA pgext TO pgext_secret_reader, pgext_secret_writer;
 
 -- One row per (account, name); account_id NULL = a platform secret.
 -- sealed = 0x01 || nonce || ciphertext || tag, bound (AAD) to id, account_id,
--- name, expires_at and key_version: see src/secret_box.h.  last4 is what a
+-- name, expires_at and key_version: see src/secrets/box.h.  last4 is what a
 -- mask may show: the last 4 characters of a value of 16 or more characters,
 -- '' for shorter ones; masking therefore needs no key and no decrypt right.
 CREATE TABLE pgext.secrets (

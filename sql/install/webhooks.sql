@@ -41,7 +41,7 @@ CREATE TABLE pgext.webhook_sources (
 -- One row per (source, event id): the dedup record.  Stripe events go
 -- pending -> applied | superseded | ignored, or (after retries) dead;
 -- other sources' events are 'received' until an app claims them.
--- payload holds only what processing needs (src/stripe_payload.c) and is
+-- payload holds only what processing needs (src/webhooks/payload.c) and is
 -- dropped by webhook_retention; the row itself outlives Stripe's retries.
 CREATE TABLE pgext.webhook_events (
   source          text NOT NULL,
