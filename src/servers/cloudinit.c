@@ -99,6 +99,7 @@ static bool
 Fail(CloudInitError *err, int line, int column, const char *hint, const char *fmt,...)
 {
 	va_list		ap;
+	size_t		n;
 
 	err->line = line;
 	err->column = column;
@@ -106,6 +107,12 @@ Fail(CloudInitError *err, int line, int column, const char *hint, const char *fm
 	vsnprintf(err->message, sizeof(err->message), fmt, ap);
 	va_end(ap);
 	snprintf(err->hint, sizeof(err->hint), "%s", hint ? hint : "");
+	/* hints are sentences: capital first letter, final period */
+	n = strlen(err->hint);
+	if (n > 0 && err->hint[0] >= 'a' && err->hint[0] <= 'z')
+		err->hint[0] -= 'a' - 'A';
+	if (n > 0 && n + 1 < sizeof(err->hint) && strchr(".?!", err->hint[n - 1]) == NULL)
+		strcat(err->hint, ".");
 	return false;
 }
 
@@ -644,7 +651,7 @@ pgext_cloudinit_check(const char *data, size_t len, CloudInitError *err)
 	{
 		char		msg[128];
 
-		snprintf(msg, sizeof(msg), "user_data is %zu bytes, over Hetzner's limit of %d (this is the first byte past it)",
+		snprintf(msg, sizeof(msg), "user_data is %zu bytes; Hetzner takes at most %d (the limit falls here)",
 				 len, CLOUDINIT_MAX_BYTES);
 		return FailAtOffset(err, data, len, CLOUDINIT_MAX_BYTES,
 							"shorten it: fetch large files from a URL in runcmd, or compress them into a write_files entry (encoding: gz+b64)",
