@@ -410,7 +410,7 @@ CheckTags(yaml_document_t *doc, CloudInitError *err)
 		{
 			Quote((const unsigned char *) (tag ? tag : ""), tag ? strlen(tag) : 0, q, sizeof(q));
 			return FailAt(err, node->start_mark,
-						  "cloud-init loads YAML with a safe loader that knows only the standard tags (!!str, !!int, !!binary, ...): drop the tag",
+						  "drop the tag: cloud-init loads YAML with a safe loader that knows only the standard tags (!!str, !!int, !!binary, ...)",
 						  "unsupported YAML tag \"%s\"", q);
 		}
 	}
@@ -543,7 +543,7 @@ CheckTopLevel(yaml_document_t *doc, yaml_node_t *root, CloudInitError *err)
 						 "did you mean \"%s\"? cloud-init would skip \"%s\" silently", s, q);
 			else
 				snprintf(hint, sizeof(hint),
-						 "cloud-init would skip it silently: check the key against cloud-init's module documentation");
+						 "check the spelling against cloud-init's module documentation; cloud-init would skip an unknown key silently");
 			return FailAt(err, k->start_mark, hint, "unknown cloud-config key \"%s\"", q);
 		}
 		for (prev = root->data.mapping.pairs.start; prev < pair; prev++)
@@ -553,7 +553,7 @@ CheckTopLevel(yaml_document_t *doc, yaml_node_t *root, CloudInitError *err)
 			if (IsScalar(pk) && pk->data.scalar.length == klen &&
 				memcmp(pk->data.scalar.value, key, klen) == 0)
 				return FailAt(err, k->start_mark,
-							  "cloud-init would keep only the last one: merge them into one",
+							  "merge them into one: cloud-init would keep only the last one",
 							  "cloud-config key \"%s\" appears twice (first at line %d)",
 							  q, (int) pk->start_mark.line + 1);
 		}
@@ -617,7 +617,7 @@ CheckCloudConfig(const char *data, size_t len, CloudInitError *err)
 		{
 			if (yaml_document_get_root_node(&extra) != NULL)
 				ok = FailAt(err, extra.start_mark,
-							"cloud-init reads a single YAML document: remove the \"---\" and what follows, or merge it into the first",
+							"remove the \"---\" and what follows, or merge it into the first: cloud-init reads a single YAML document",
 							"more than one YAML document");
 			yaml_document_delete(&extra);
 		}
