@@ -176,6 +176,7 @@ FailAtOffset(CloudInitError *err, const char *data, size_t len, size_t offset,
 	return Fail(err, line, column, hint, "%s", message);
 }
 
+/* Length of the strict-UTF-8 prefix of data (see cloudinit.h). */
 size_t
 pgext_utf8_valid_prefix(const char *data, size_t len)
 {
@@ -234,6 +235,7 @@ EqualsKey(const char *s, size_t len, const char *key)
 	return strlen(key) == len && memcmp(s, key, len) == 0;
 }
 
+/* Whether key is in known_keys (exact, case-sensitive, as cloud-init reads it). */
 bool
 pgext_cloudinit_known_key(const char *key, size_t len)
 {
@@ -638,6 +640,7 @@ CheckCloudConfig(const char *data, size_t len, CloudInitError *err)
 	return ok;
 }
 
+/* The whole user_data check, cheapest first (see the file header). */
 bool
 pgext_cloudinit_check(const char *data, size_t len, CloudInitError *err)
 {

@@ -389,6 +389,10 @@ CheckSshKeys(const JsonbValue *v)
 	}
 }
 
+/*
+ * Walk the spec's top-level keys once, checking each known field and
+ * refusing unknown ones, then require server_type, image and locations.
+ */
 void
 PgextServerSpecCheck(Jsonb *spec)
 {
