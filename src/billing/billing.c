@@ -1,7 +1,7 @@
 /*
  * billing.c — the billing settings.  What Stripe events do to billing state
- * is effects.c; billing_access(), access grants, the outbox and the
- * desired-state policy for servers (server_desired_state) are SQL.
+ * is effects.c; billing_access(), access grants, the outbox (pgext.outbox)
+ * and the desired-state policy for servers (server_desired_state) are SQL.
  */
 #include "postgres.h"
 
