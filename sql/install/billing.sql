@@ -208,13 +208,16 @@ DECLARE
   gid pg_catalog.int8;
 BEGIN
   IF $1 IS NULL OR NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
-    RAISE EXCEPTION 'account % does not exist', pg_catalog.coalesce($1::pg_catalog.text, 'NULL')
+    RAISE EXCEPTION 'account % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
       USING ERRCODE = 'PX001', HINT = 'Create it first with pgext.account_create().';
   END IF;
-  IF $2 IS NULL OR $2 <= pg_catalog.now() OR $2 > pg_catalog.now() + '10 years'::pg_catalog.interval THEN
-    RAISE EXCEPTION 'access grant until % is not in the next 10 years', pg_catalog.quote_nullable($2)
-      USING ERRCODE = '22023',
-            HINT = 'Pass a time in the future, at most 10 years ahead; use a lifetime price for lasting access.';
+  IF $2 IS NULL OR $2 <= pg_catalog.now() THEN
+    RAISE EXCEPTION 'an access grant must end in the future'
+      USING ERRCODE = '22023', HINT = 'Pass until as a time after now(), e.g. now() + ''30 days''.';
+  END IF;
+  IF $2 > pg_catalog.now() + '10 years'::pg_catalog.interval THEN
+    RAISE EXCEPTION 'an access grant may last at most 10 years'
+      USING ERRCODE = '22023', HINT = 'Grant a shorter time (and renew it); sell a lifetime price for lasting access.';
   END IF;
   IF $3 IS NULL OR pg_catalog.btrim($3) = '' OR pg_catalog.length($3) > 1000 THEN
     RAISE EXCEPTION 'an access grant needs a reason (1 to 1000 characters)'
@@ -222,7 +225,8 @@ BEGIN
   END IF;
   INSERT INTO pgext.access_grants (account_id, until, reason)
   VALUES ($1, $2, $3) RETURNING id INTO gid;
-  -- OUTBOX: access_granted
+  INSERT INTO pgext.outbox (account_id, kind, until, detail)
+  VALUES ($1, 'access_granted', $2, 'grant ' || gid || ': ' || $3);
   RETURN gid;
 END
 $$;
@@ -241,7 +245,7 @@ BEGIN
   END IF;
   SELECT * INTO g FROM pgext.access_grants WHERE id = $1 FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'access grant % does not exist', pg_catalog.coalesce($1::pg_catalog.text, 'NULL')
+    RAISE EXCEPTION 'access grant % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
       USING ERRCODE = 'P0002',
             HINT = 'List an account''s grants with: SELECT * FROM pgext.access_grants WHERE account_id = ''<uuid>''.';
   END IF;
@@ -252,7 +256,8 @@ BEGIN
      SET revoked_at = pg_catalog.now(), revoked_by = SESSION_USER, revoke_reason = $2,
          ended_announced_at = pg_catalog.now()
    WHERE id = g.id;
-  -- OUTBOX: access_grant_ended
+  INSERT INTO pgext.outbox (account_id, kind, until, detail)
+  VALUES (g.account_id, 'access_grant_ended', pg_catalog.now(), 'grant ' || g.id || ' revoked: ' || $2);
   RETURN true;
 END
 $$;
@@ -274,7 +279,8 @@ BEGIN
             ORDER BY until, id FOR UPDATE SKIP LOCKED
   LOOP
     UPDATE pgext.access_grants SET ended_announced_at = $1 WHERE id = g.id;
-    -- OUTBOX: access_grant_ended
+    INSERT INTO pgext.outbox (account_id, kind, until, detail)
+    VALUES (g.account_id, 'access_grant_ended', g.until, 'grant ' || g.id || ' ran out');
     n := n + 1;
   END LOOP;
   RETURN n;
@@ -308,14 +314,21 @@ CREATE FUNCTION pgext.server_desired_state(access text, lapse text, lapsed_at ti
 RETURNS TABLE (desired_state text, reason text)
 LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
-  delete_after pg_catalog.interval :=
-    pg_catalog.coalesce(pg_catalog.current_setting('pgext.server_delete_after', true), '1d')::pg_catalog.interval;
-  retention pg_catalog.interval :=
-    pg_catalog.coalesce(pg_catalog.current_setting('pgext.server_paused_retention', true), '14d')::pg_catalog.interval;
+  -- the windows as seconds (a '1d' interval would be a calendar day, 23 or
+  -- 25 hours across a DST change in the session's time zone)
+  delete_after pg_catalog.interval := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch',
+    COALESCE(pg_catalog.current_setting('pgext.server_delete_after', true), '1d')::pg_catalog.interval));
+  retention pg_catalog.interval := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch',
+    COALESCE(pg_catalog.current_setting('pgext.server_paused_retention', true), '14d')::pg_catalog.interval));
   d_until pg_catalog.text := pg_catalog.to_char($6 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
   d_lapsed pg_catalog.text := pg_catalog.to_char($3 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
   d_paused pg_catalog.text := pg_catalog.to_char($4 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
   over_retention boolean := $4 + retention <= $5;
+  -- the retention in words, whatever the session's IntervalStyle
+  r_secs pg_catalog.int8 := pg_catalog.date_part('epoch', retention)::pg_catalog.int8;
+  r_text pg_catalog.text := CASE WHEN r_secs % 86400 = 0 THEN (r_secs / 86400) || ' days'
+                                 WHEN r_secs % 3600 = 0 THEN (r_secs / 3600) || ' hours'
+                                 ELSE (r_secs / 60) || ' minutes' END;
 BEGIN
   IF $5 IS NULL THEN
     RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004', HINT = 'Pass the time to decide for, e.g. now().';
@@ -334,10 +347,10 @@ BEGIN
   CASE $1
     WHEN 'lifetime' THEN reason := 'active: lifetime access';
     WHEN 'active' THEN reason := 'active: subscription active';
-    WHEN 'trialing' THEN reason := 'active: trial' || pg_catalog.coalesce(' until ' || d_until, '');
-    WHEN 'canceling' THEN reason := 'active: subscription canceled, access' || pg_catalog.coalesce(' until ' || d_until, '');
-    WHEN 'granted' THEN reason := 'active: access granted by an operator' || pg_catalog.coalesce(' until ' || d_until, '');
-    WHEN 'grace' THEN reason := 'grace: payment failed, access' || pg_catalog.coalesce(' until ' || d_until, '');
+    WHEN 'trialing' THEN reason := 'active: trial' || COALESCE(' until ' || d_until, '');
+    WHEN 'canceling' THEN reason := 'active: subscription canceled, access' || COALESCE(' until ' || d_until, '');
+    WHEN 'granted' THEN reason := 'active: access granted by an operator' || COALESCE(' until ' || d_until, '');
+    WHEN 'grace' THEN reason := 'grace: payment failed, access' || COALESCE(' until ' || d_until, '');
     ELSE desired_state := NULL;
   END CASE;
   IF desired_state IS NOT NULL THEN
@@ -348,10 +361,10 @@ BEGIN
   -- no access
   IF over_retention THEN
     desired_state := 'deleting';
-    reason := 'deleting: paused since ' || d_paused || ', longer than ' || retention::pg_catalog.text;
+    reason := 'deleting: paused since ' || d_paused || ', longer than ' || r_text;
   ELSIF $2 = 'unpaid' THEN
     desired_state := 'paused';
-    reason := 'paused: payment failed' || pg_catalog.coalesce(', grace ended on ' || d_lapsed, '');
+    reason := 'paused: payment failed' || COALESCE(', grace ended on ' || d_lapsed, '');
   ELSIF $2 = 'ended' AND $3 IS NOT NULL AND $3 + delete_after <= $5 THEN
     desired_state := 'deleting';
     reason := 'deleting: access ended on ' || d_lapsed;
@@ -385,7 +398,7 @@ DECLARE
   l record;
 BEGIN
   IF $1 IS NULL OR NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
-    RAISE EXCEPTION 'account % does not exist', pg_catalog.coalesce($1::pg_catalog.text, 'NULL')
+    RAISE EXCEPTION 'account % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
       USING ERRCODE = 'PX001', HINT = 'Create it first with pgext.account_create().';
   END IF;
   IF $3 IS NULL THEN
@@ -401,10 +414,10 @@ BEGIN
                   OR s.status IN ('active', 'trialing') THEN 'ended'
                 ELSE 'unpaid' END AS lapse,
            CASE WHEN s.status IN ('canceled', 'incomplete_expired') OR s.ended_at IS NOT NULL
-                  THEN pg_catalog.coalesce(s.ended_at, s.current_period_end, s.cancel_at)
+                  THEN COALESCE(s.ended_at, s.current_period_end, s.cancel_at)
                 WHEN s.status IN ('active', 'trialing')
                   THEN LEAST(CASE WHEN s.cancel_at_period_end THEN s.current_period_end END, s.cancel_at)
-                ELSE pg_catalog.coalesce(s.grace_until, s.updated_at) END AS lapsed_at
+                ELSE COALESCE(s.grace_until, s.updated_at) END AS lapsed_at
       FROM pgext.stripe_subscriptions s
      WHERE s.account_id = $1
        -- no grace period and incomplete (or only a stub): it never gave access
@@ -414,7 +427,7 @@ BEGIN
       FROM pgext.access_grants g
      WHERE g.account_id = $1 AND (g.revoked_at IS NOT NULL OR g.until <= $3)
   ) x ORDER BY x.lapsed_at DESC NULLS LAST, x.lapse = 'unpaid' DESC LIMIT 1;
-  RETURN QUERY SELECT * FROM pgext.server_desired_state('none', pg_catalog.coalesce(l.lapse, 'ended'),
+  RETURN QUERY SELECT * FROM pgext.server_desired_state('none', COALESCE(l.lapse, 'ended'),
                                                         l.lapsed_at, $2, $3);
 END
 $$;
