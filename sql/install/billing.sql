@@ -249,7 +249,9 @@ BEGIN
       USING ERRCODE = 'P0002',
             HINT = 'List an account''s grants with: SELECT * FROM pgext.access_grants WHERE account_id = ''<uuid>''.';
   END IF;
-  IF g.revoked_at IS NOT NULL OR g.until <= pg_catalog.now() THEN
+  -- nothing to end: revoked, ran out, or already announced as ended (by an
+  -- access_expire that committed while this call waited for the row)
+  IF g.revoked_at IS NOT NULL OR g.until <= pg_catalog.now() OR g.ended_announced_at IS NOT NULL THEN
     RETURN false;
   END IF;
   UPDATE pgext.access_grants
