@@ -17,6 +17,7 @@
 #include "secrets/secrets.h"
 #include "settings.h"
 #include "webhooks/webhooks.h"
+#include "worker/worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -32,6 +33,7 @@ _PG_init(void)
 	WebhooksInit();
 	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	SecretsInit();				/* preloaded only: audit memory, keys, log warning */
+	WorkerInit();				/* task settings; preloaded: shared memory, the worker */
 
 	MarkGUCPrefixReserved("pgext");
 }

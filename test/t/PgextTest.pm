@@ -37,6 +37,8 @@ sub keys_path
 #   database  => NAME   create this database and the extension in it instead
 #   start     => 0      leave the cluster stopped (and the extension not created)
 #   extension => 0      do not create the extension
+#   worker    => 1      let the background worker run its tasks (default: off,
+#                       pgext.worker_enabled = off, so tests drive every task)
 sub node
 {
 	my ($name, %opts) = @_;
@@ -48,6 +50,7 @@ sub node
 	{
 		$conf .= "shared_preload_libraries = 'pgext'\n";
 		$conf .= "pgext.master_key_command = '$o{keys}'\n" if defined $o{keys};
+		$conf .= "pgext.worker_enabled = off\n" unless $o{worker};
 	}
 	$conf .= "log_statement = none\n";
 	$conf .= "$o{conf}\n" if defined $o{conf};
