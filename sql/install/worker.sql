@@ -6,13 +6,13 @@
 -- worker is not running.
 CREATE FUNCTION pgext.worker_wake() RETURNS boolean
 AS 'MODULE_PATHNAME', 'worker_wake'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
 -- Make one task due now and wake the worker; an unknown task is an error
 -- (22023) that lists the tasks.  False when the worker is not running.
 CREATE FUNCTION pgext.worker_run_now(task text) RETURNS boolean
 AS 'MODULE_PATHNAME', 'worker_run_now'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
 -- One row per task: interval, last run, outcome, next run, runs; and the
 -- worker's pid and why it refuses to act (NULL while it acts).
@@ -22,7 +22,7 @@ CREATE FUNCTION pgext.worker_tasks(OUT task text, OUT "interval" interval,
                                    OUT runs bigint, OUT worker_pid integer, OUT refusing text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'worker_tasks'
-LANGUAGE C VOLATILE;
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
 CREATE VIEW pgext.worker_status AS SELECT * FROM pgext.worker_tasks();
 
