@@ -124,7 +124,7 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'acme'), pg_catalog.to_timestamp(1772323199));
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
-  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+  FROM pgext.outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'acme' ORDER BY o.id;
 
 -- 5. lifetime: a one-time checkout (price from metadata) grants lifetime access and its credits
@@ -145,7 +145,7 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'lifer' ORDER BY s.id;
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
-  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+  FROM pgext.outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'lifer' ORDER BY o.id;
 SELECT pgext.billing_expire_grace(pg_catalog.to_timestamp(1769817600)) AS expired;
 SELECT price_id, kind, credits FROM pgext.stripe_purchases ORDER BY 1;
@@ -211,7 +211,7 @@ SELECT s.id, s.status, s.price_id, s.cancel_at_period_end AS cape,
   FROM pgext.stripe_subscriptions s JOIN pgext.accounts a ON a.id = s.account_id
  WHERE a.external_id = 'late' ORDER BY s.id;
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
-  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+  FROM pgext.outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'late' ORDER BY o.id;
 
 -- 9. newer API versions schedule an end with cancel_at instead of cancel_at_period_end
@@ -224,7 +224,7 @@ SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
 SELECT access, extract(epoch FROM until)::bigint - 1767225600 AS until_off
   FROM pgext.billing_access((SELECT id FROM pgext.accounts WHERE external_id = 'sched'), pg_catalog.to_timestamp(1769817601));
 SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - 1767225600 AS until_off, o.event_id
-  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+  FROM pgext.outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = 'sched' ORDER BY o.id;
 
 -- 10. events we do not act on are ignored; bad inputs
@@ -403,7 +403,7 @@ SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id IN 
 -- the ledger stays consistent and every change was announced
 SELECT count(*) AS audit_rows FROM pgext.credit_audit();
 SELECT count(*) AS verify_rows FROM pgext.credit_verify();
-SELECT kind, count(*) FROM pgext.billing_outbox GROUP BY 1 ORDER BY 1;
+SELECT kind, count(*) FROM pgext.outbox GROUP BY 1 ORDER BY 1;
 -- Leave a fresh extension behind: the tests that run after this one (in
 -- alphabetical order) count ids from 1.
 BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;

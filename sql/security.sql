@@ -244,7 +244,7 @@ SELECT access FROM pgext.billing_access(pgext.account_create('sec-acct-2', 'unli
 SELECT access, until, subscription_id FROM pgext.billing_access(:'acct_life');
 SELECT pgext.credit_balance(:'acct_life');
 SELECT o.kind, o.subscription_id, o.event_id
-  FROM pgext.billing_outbox_since(0, 1000) o WHERE o.account_id OPERATOR(pg_catalog.=) :'acct';
+  FROM pgext.outbox_since(0, 1000) o WHERE o.account_id OPERATOR(pg_catalog.=) :'acct';
 SELECT pgext.credit_balance(:'acct');
 
 -- Every function pgext_secret_writer may call.

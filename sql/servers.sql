@@ -112,7 +112,7 @@ SELECT state, next_action, active_since - :'t'::timestamptz AS active_after, sta
   FROM pgext.servers WHERE id = :s1;
 SELECT from_state, to_state, reason, actor, at - :'t'::timestamptz AS after
   FROM pgext.server_history WHERE server_id = :s1 AND from_state IS NOT NULL ORDER BY id;
-SELECT kind, server_id = :s1 AS s1, detail LIKE 'active since 20%Z' AS detail_ok
+SELECT kind, server_id = :s1 AS s1, until = (SELECT active_since FROM pgext.servers WHERE id = :s1) AS until_active_since, detail
   FROM pgext.outbox WHERE server_id = :s1 ORDER BY id;
 
 -- 5. Location fallback, a failed create, cleanup and the retry

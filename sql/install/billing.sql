@@ -1,5 +1,6 @@
 ------------------------------------------------------------------------------
--- Billing: Stripe prices, subscriptions, purchases, access, the outbox
+-- Billing: Stripe prices, subscriptions, purchases, access; notices go to
+-- pgext.outbox (outbox.sql)
 -- (src/billing/; driven by webhook_apply, src/webhooks/)
 ------------------------------------------------------------------------------
 
@@ -64,32 +65,6 @@ CREATE TABLE pgext.stripe_object_versions (
   event_rank    integer NOT NULL,
   event_id      text NOT NULL
 );
-
--- State changes apps react to; each insert is announced with
--- NOTIFY pgext_billing, '<kind>:<id>' (delivered at commit); apps then read
--- the rows after the last id they processed (billing_outbox_since).
-CREATE TABLE pgext.billing_outbox (
-  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  account_id      uuid NOT NULL,
-  kind            text NOT NULL,
-  subscription_id text,
-  until           timestamptz,
-  event_id        text,
-  created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  CONSTRAINT billing_outbox_kind_valid
-    CHECK (kind IN ('payment_failed', 'access_ending', 'access_ended', 'grace_expired'))
-);
-CREATE INDEX billing_outbox_account ON pgext.billing_outbox (account_id, id);
-
-CREATE FUNCTION pgext.billing_outbox_notify() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
-BEGIN
-  PERFORM pg_catalog.pg_notify('pgext_billing', NEW.kind || ':' || NEW.id);
-  RETURN NULL;
-END
-$$;
-CREATE TRIGGER billing_outbox_notify AFTER INSERT ON pgext.billing_outbox
-  FOR EACH ROW EXECUTE FUNCTION pgext.billing_outbox_notify();
 
 -- Map a Stripe price to what it buys (upsert).
 CREATE FUNCTION pgext.stripe_price_set(price_id text, kind text, credits bigint DEFAULT 0,
@@ -172,7 +147,7 @@ BEGIN
     IF s.status IS DISTINCT FROM 'active' AND s.status IS DISTINCT FROM 'trialing'
        AND NOT EXISTS (SELECT FROM pgext.stripe_purchases p
                         WHERE p.account_id = s.account_id AND p.kind = 'lifetime') THEN
-      INSERT INTO pgext.billing_outbox (account_id, kind, subscription_id, until)
+      INSERT INTO pgext.outbox (account_id, kind, subscription_id, until)
       VALUES (s.account_id, 'grace_expired', s.id, s.grace_until);
       n := n + 1;
     END IF;
@@ -181,34 +156,22 @@ BEGIN
 END
 $$;
 
--- Outbox rows after a given id, for apps that poll (or wake on NOTIFY).
-CREATE FUNCTION pgext.billing_outbox_since(after_id bigint DEFAULT 0, "limit" integer DEFAULT 100)
-RETURNS SETOF pgext.billing_outbox
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
-  SELECT * FROM pgext.billing_outbox WHERE id > $1 ORDER BY id LIMIT $2
-$$;
-
 REVOKE ALL ON pgext.stripe_prices, pgext.stripe_subscriptions, pgext.stripe_purchases,
-  pgext.stripe_object_versions, pgext.billing_outbox FROM PUBLIC;
+  pgext.stripe_object_versions FROM PUBLIC;
 REVOKE ALL ON FUNCTION
-  pgext.billing_outbox_notify(),
   pgext.stripe_price_set(text, text, bigint, bigint),
   pgext.stripe_price_remove(text),
   pgext.billing_access(uuid, timestamptz),
-  pgext.billing_expire_grace(timestamptz),
-  pgext.billing_outbox_since(bigint, integer)
+  pgext.billing_expire_grace(timestamptz)
   FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION
-  pgext.billing_access(uuid, timestamptz),
-  pgext.billing_outbox_since(bigint, integer)
-  TO pgext_app, pgext_admin;
+GRANT EXECUTE ON FUNCTION pgext.billing_access(uuid, timestamptz) TO pgext_app, pgext_admin;
 GRANT EXECUTE ON FUNCTION
   pgext.stripe_price_set(text, text, bigint, bigint),
   pgext.stripe_price_remove(text),
   pgext.billing_expire_grace(timestamptz)
   TO pgext_admin;
 GRANT SELECT ON pgext.stripe_prices, pgext.stripe_subscriptions, pgext.stripe_purchases,
-  pgext.stripe_object_versions, pgext.billing_outbox
+  pgext.stripe_object_versions
   TO pgext_admin;
 
 -- Tables holding state are configuration tables, so pg_dump keeps their
@@ -218,5 +181,3 @@ SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_prices', '');
 SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_subscriptions', '');
 SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_purchases', '');
 SELECT pg_catalog.pg_extension_config_dump('pgext.stripe_object_versions', '');
-SELECT pg_catalog.pg_extension_config_dump('pgext.billing_outbox', '');
-SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.billing_outbox', 'id'), '');

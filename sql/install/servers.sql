@@ -163,8 +163,8 @@ CREATE TRIGGER servers_state_guard BEFORE INSERT OR UPDATE OF state ON pgext.ser
 
 -- AFTER a state change: the history row, and the outbox row apps react to
 -- (server_active, server_resumed, server_paused, server_failed,
--- server_deleting, server_deleted; detail is the reason, for server_active
--- 'active since <UTC time>': the app starts billing only then).
+-- server_deleting, server_deleted; detail is the reason; for server_active
+-- until is active_since: the app starts billing only then).
 CREATE FUNCTION pgext.servers_state_record() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
 DECLARE
@@ -182,12 +182,9 @@ BEGIN
             WHEN 'deleting' THEN 'server_deleting'
             WHEN 'deleted' THEN 'server_deleted' END;
   IF kind IS NOT NULL THEN
-    INSERT INTO pgext.outbox (account_id, kind, server_id, detail)
+    INSERT INTO pgext.outbox (account_id, kind, server_id, until, detail)
     VALUES (NEW.account_id, kind, NEW.id,
-            CASE WHEN kind = 'server_active'
-                 THEN 'active since ' || pg_catalog.to_char(NEW.active_since AT TIME ZONE 'UTC',
-                                                            'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-                 ELSE NEW.state_reason END);
+            CASE WHEN kind = 'server_active' THEN NEW.active_since END, NEW.state_reason);
   END IF;
   RETURN NULL;
 END

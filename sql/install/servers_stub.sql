@@ -1,6 +1,6 @@
 ------------------------------------------------------------------------------
 -- Servers stand-ins (TEMPORARY): minimal versions of what other slices of
--- issue 9 build (server_spec_check, account_server_desired, pgext.outbox).
+-- issue 9 build (server_spec_check, account_server_desired).
 -- This file goes as soon as main has the real ones.
 ------------------------------------------------------------------------------
 
@@ -36,23 +36,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
     FROM pgext.billing_access($1, $3) b
 $$;
 
-CREATE TABLE pgext.outbox (
-  id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  account_id      uuid NOT NULL,
-  kind            text NOT NULL,
-  subscription_id text,
-  server_id       bigint,
-  until           timestamptz,
-  event_id        text,
-  detail          text,
-  created_at      timestamptz NOT NULL DEFAULT pg_catalog.now()
-);
-
-REVOKE ALL ON pgext.outbox FROM PUBLIC;
 REVOKE ALL ON FUNCTION pgext.server_spec_check(jsonb),
   pgext.account_server_desired(uuid, timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.server_spec_check(jsonb),
   pgext.account_server_desired(uuid, timestamptz, timestamptz) TO pgext_app, pgext_admin;
-GRANT SELECT ON pgext.outbox TO pgext_admin;
-SELECT pg_catalog.pg_extension_config_dump('pgext.outbox', '');
-SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.outbox', 'id'), '');

@@ -1,6 +1,6 @@
 /*
  * billing.c — the billing settings.  What Stripe events do to billing state
- * is effects.c; billing_access() and the outbox are SQL.
+ * is effects.c; billing_access() and the outbox (pgext.outbox) are SQL.
  */
 #include "postgres.h"
 

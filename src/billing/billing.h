@@ -1,6 +1,6 @@
 /*
  * billing.h — Stripe billing: subscriptions, purchases, grace periods and
- * the billing outbox.  effects.c applies one Stripe event to billing state
+ * their notices in pgext.outbox.  effects.c applies one Stripe event to billing state
  * (called by webhook_apply); billing.c owns the billing settings.
  */
 #ifndef PGEXT_BILLING_H

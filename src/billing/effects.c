@@ -149,7 +149,7 @@ static PgextPlan plan_is_lifetime = {
 	1, {UUIDOID}
 };
 static PgextPlan plan_outbox = {
-	"INSERT INTO pgext.billing_outbox (account_id, kind, subscription_id, until, event_id) "
+	"INSERT INTO pgext.outbox (account_id, kind, subscription_id, until, event_id) "
 	"VALUES ($1, $2, $3, $4, $5)",
 	5, {UUIDOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID}
 };

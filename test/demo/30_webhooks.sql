@@ -37,5 +37,17 @@ SELECT op, kind, amount, balance_after, coalesce(idempotency_key, reason) AS key
   FROM pgext.credit_ledger WHERE account_id = :'bob' ORDER BY id;
 SELECT pgext.credit_balance(:'bob') AS balance;
 SELECT access FROM pgext.billing_access(:'bob');
+\echo '--- the next renewal fails: invoice.payment_failed starts a grace period and writes an outbox row;'
+\echo '    an app LISTENs on pgext_outbox and is woken when webhook_apply commits (psql prints it below)'
+LISTEN pgext_outbox;
+SELECT :t + 60 AS t2, extract(epoch FROM now() + interval '2 months')::bigint AS t_end2 \gset
+\set failed '{"id":"evt_demo_failed","object":"event","type":"invoice.payment_failed","created":' :t2 ',"livemode":false,"data":{"object":{"id":"in_demo_2","object":"invoice","customer":"cus_demo_bob","subscription":"sub_demo_bob","lines":{"object":"list","data":[{"id":"il_demo_2","price":{"id":"price_pro_monthly"},"subscription":"sub_demo_bob","period":{"start":' :t_end ',"end":' :t_end2 '}}]}}}}'
+SELECT 't=' || :t2 || ',v1=' || encode(hmac(:t2 || '.' || :'failed', 'whsec_demo_5f2b9c0e7a4d4e1f8a3b6c9d0e1f2a3b', 'sha256'), 'hex') AS failed_sig \gset
+SELECT * FROM pgext.webhook_ingest('stripe', :'failed', :'failed_sig');
+SELECT * FROM pgext.webhook_apply();
+\echo '--- the app reads what came after the last id it processed (here: from the start)'
+SELECT id, kind, subscription_id, until - now() > interval '6 days' AS grace_about_a_week
+  FROM pgext.outbox_since(0, 100) WHERE account_id = :'bob';
+UNLISTEN pgext_outbox;
 \echo '--- rejections are counted for alerting (no payload, signature or secret stored)'
 SELECT * FROM pgext.webhook_rejection_counts();

@@ -18,7 +18,7 @@
 # data loaded with COPY into tables with foreign keys between them (pg_dump
 # orders configuration tables by their keys), under the ledger's append-only
 # triggers (COPY only inserts), into GENERATED ALWAYS identity columns (COPY
-# writes them), and through billing_outbox's AFTER INSERT NOTIFY trigger (it
+# writes them), and through the outbox's AFTER INSERT NOTIFY trigger (it
 # fires per restored row; nobody listens on a new database).  Removing the
 # pg_extension_config_dump line of an identity sequence makes this test fail.
 use strict;
@@ -181,7 +181,7 @@ is($src->safe_psql($db, q{
 	'source: webhook events in every status');
 is($src->safe_psql($db, q{
 	SELECT (SELECT count(*) FROM pgext.stripe_subscriptions) || '/' || (SELECT count(*) FROM pgext.stripe_purchases)
-	       || '/' || (SELECT count(*) > 0 FROM pgext.billing_outbox) || '/' || (SELECT count(*) FROM pgext.webhook_rejections)
+	       || '/' || (SELECT count(*) > 0 FROM pgext.outbox) || '/' || (SELECT count(*) FROM pgext.webhook_rejections)
 	       || '/' || (SELECT count(*) FROM pgext.credit_reservations WHERE status = 'held')}),
 	'1/2/true/1/60', 'source: subscription, purchases, outbox, rejection, held reservations');
 
@@ -194,7 +194,7 @@ $src->safe_psql($db, q{
 # sequence positions, balances per account, the secrets' plaintext (digest).
 my @tables = qw(accounts credit_lots credit_reservations credit_ledger secrets secret_audit
   webhook_sources webhook_events webhook_rejections stripe_prices stripe_subscriptions
-  stripe_purchases stripe_object_versions billing_outbox);
+  stripe_purchases stripe_object_versions outbox);
 my $rows_sql = join("\nUNION ALL ",
 	map { "SELECT '$_', count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM pgext.$_ t" }
 	  @tables);
@@ -206,7 +206,7 @@ my $secrets_sql = q{SELECT count(*) || ':' || md5(string_agg(coalesce(a.external
 	|| '=' || pgext.secret_get(s.name, s.account_id), '|' ORDER BY a.external_id NULLS FIRST, s.name))
 	FROM pgext.secrets s LEFT JOIN pgext.accounts a ON a.id = s.account_id};
 my $max_ids_sql = q{SELECT (SELECT max(id) FROM pgext.credit_ledger) || ',' || (SELECT max(id) FROM pgext.credit_lots)
-	|| ',' || (SELECT max(id) FROM pgext.credit_reservations) || ',' || (SELECT max(id) FROM pgext.billing_outbox)
+	|| ',' || (SELECT max(id) FROM pgext.credit_reservations) || ',' || (SELECT max(id) FROM pgext.outbox)
 	|| ',' || (SELECT max(id) FROM pgext.webhook_rejections) || ',' || (SELECT max(id) FROM pgext.secret_audit)};
 
 my %want = (
@@ -318,7 +318,7 @@ sub check_new_secrets_and_webhooks
 		SELECT string_agg(event_id || ':' || status, ',' ORDER BY event_id) FROM pgext.webhook_events
 		 WHERE event_id IN ('evt_b11', 'evt_b12');
 		SELECT pgext.credit_balance(id) FROM pgext.accounts WHERE external_id = 'packer';}
-		  . "SELECT max(id) > $max_outbox FROM pgext.billing_outbox"),
+		  . "SELECT max(id) > $max_outbox FROM pgext.outbox"),
 		"2\nevt_b11:applied,evt_b12:applied\n500\nt",
 		"$label: the restored pending event and the new one are applied; outbox ids follow the restored ones");
 	is($node->safe_psql($rdb, "SELECT status FROM pgext.webhook_ingest('n8n', '{}', 'bad');\n"

@@ -104,7 +104,7 @@ def balance(acct):
 
 def outbox(acct):
     w("""SELECT o.kind, o.subscription_id, extract(epoch FROM o.until)::bigint - %d AS until_off, o.event_id
-  FROM pgext.billing_outbox o JOIN pgext.accounts a ON a.id = o.account_id
+  FROM pgext.outbox o JOIN pgext.accounts a ON a.id = o.account_id
  WHERE a.external_id = '%s' ORDER BY o.id;""" % (T, acct))
 
 
@@ -458,7 +458,7 @@ w("SELECT external_id, stripe_customer_id FROM pgext.accounts WHERE external_id 
 w("\n-- the ledger stays consistent and every change was announced")
 w("SELECT count(*) AS audit_rows FROM pgext.credit_audit();")
 w("SELECT count(*) AS verify_rows FROM pgext.credit_verify();")
-w("SELECT kind, count(*) FROM pgext.billing_outbox GROUP BY 1 ORDER BY 1;")
+w("SELECT kind, count(*) FROM pgext.outbox GROUP BY 1 ORDER BY 1;")
 w("""-- Leave a fresh extension behind: the tests that run after this one (in
 -- alphabetical order) count ids from 1.
 BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;

@@ -97,7 +97,7 @@ teardown
             FROM pgext.webhook_events) AS events,
          (SELECT pgext.credit_balance(id) FROM pgext.accounts WHERE external_id = 'iso-acct') AS balance,
          (SELECT count(*) FROM pgext.credit_lots) AS allocations,
-         (SELECT count(*) FROM pgext.billing_outbox) AS outbox_rows;
+         (SELECT count(*) FROM pgext.outbox) AS outbox_rows;
 }
 
 session s1
@@ -110,7 +110,7 @@ session s2
 step s2_apply_all	{ SELECT * FROM pgext.webhook_apply(10); }
 
 session s3
-setup		{ LISTEN pgext_billing; }
+setup		{ LISTEN pgext_outbox; }
 step s3_poll	{ SELECT 1 AS polled; }
 
 permutation s1_apply1 s2_apply_all s1_commit s3_poll
