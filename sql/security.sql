@@ -240,6 +240,9 @@ SELECT event_id, type FROM pgext.webhook_claim('sec_src');
 SELECT access, subscription_id FROM pgext.billing_access(:'acct');
 SELECT access, subscription_id FROM pgext.billing_access(:'acct', pg_catalog.now() + '1 year');
 SELECT access FROM pgext.billing_access(pgext.account_create('sec-acct-2', 'unlimited'));
+-- the server policy (not a definer: it runs as the caller, with its path pinned)
+SELECT * FROM pgext.server_desired_state('grace', NULL, NULL, NULL, '2026-11-01 00:00+00', '2026-11-08 00:00+00');
+SELECT * FROM pgext.server_desired_state('none', 'ended', '2026-11-01 00:00+00', '2026-11-01 00:00+00', '2026-11-03 00:00+00');
 -- a lifetime purchase: the branch whose casts ('lifetime'::text) the issue's attack hit
 SELECT access, until, subscription_id FROM pgext.billing_access(:'acct_life');
 SELECT pgext.credit_balance(:'acct_life');

@@ -3,7 +3,8 @@
 -- the status view.  Time is driven through the functions' `at` arguments
 -- (offsets from :t, a moment just after the request), never by sleeping.
 -- Desired-state cases use unambiguous billing: an active subscription
--- (active), an unpaid one (paused), a canceled one that ended long ago.
+-- (active), an unpaid one past its grace (paused), a canceled one that ended
+-- long ago (deleting); fixed dates, so the policy's reasons are stable.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 -- Start from a fresh extension: other tests share this database.
@@ -222,26 +223,26 @@ SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
 SELECT pgext.server_report(:s7, 'poll_action', '{"http_status":200,"action":{"id":9003,"status":"success"}}', :c, :'t');
 SELECT pgext.server_report(:s7, 'configured', '{}', NULL, :'t');
 SELECT pgext.server_reconcile(:'t') AS changed;
-UPDATE pgext.stripe_subscriptions SET status = 'unpaid' WHERE id = 'sub_srv_late';
-SELECT pgext.server_reconcile(:'t'::timestamptz + interval '1 hour') AS changed;
+UPDATE pgext.stripe_subscriptions SET status = 'unpaid', grace_until = '2026-11-20 12:00+00' WHERE id = 'sub_srv_late';
+SELECT pgext.server_reconcile(:'t'::timestamptz + interval '1 minute') AS changed;
 SELECT state, desired_state, next_action FROM pgext.servers WHERE id = :s7;
 SELECT state, desired_state, why FROM pgext.server_status WHERE server = :s7;
-SELECT action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '1 hour') \gset
+SELECT action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '1 minute') \gset
 SELECT claim AS c FROM pgext.servers WHERE id = :s7 \gset
-SELECT :'action' AS action, pgext.server_report(:s7, 'power_off', '{"http_status":201,"action":{"id":9004,"status":"running"}}', :c, :'t'::timestamptz + interval '1 hour');
+SELECT :'action' AS action, pgext.server_report(:s7, 'power_off', '{"http_status":201,"action":{"id":9004,"status":"running"}}', :c, :'t'::timestamptz + interval '1 minute');
 SELECT state, desired_state, next_action, why FROM pgext.server_status WHERE server = :s7;
-UPDATE pgext.stripe_subscriptions SET status = 'active' WHERE id = 'sub_srv_late';
-SELECT pgext.server_reconcile(:'t'::timestamptz + interval '2 hours') AS changed;
-SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '2 hours') \gset
-SELECT :'action' AS action, pgext.server_report(:s7, 'power_on', '{"http_status":201,"action":{"id":9005,"status":"running"}}', :c, :'t'::timestamptz + interval '2 hours');
-UPDATE pgext.stripe_subscriptions SET status = 'canceled', ended_at = :'t'::timestamptz - interval '10 days' WHERE id = 'sub_srv_late';
-SELECT pgext.server_reconcile(:'t'::timestamptz + interval '3 hours') AS changed;
+UPDATE pgext.stripe_subscriptions SET status = 'active', grace_until = NULL WHERE id = 'sub_srv_late';
+SELECT pgext.server_reconcile(:'t'::timestamptz + interval '2 minutes') AS changed;
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '2 minutes') \gset
+SELECT :'action' AS action, pgext.server_report(:s7, 'power_on', '{"http_status":201,"action":{"id":9005,"status":"running"}}', :c, :'t'::timestamptz + interval '2 minutes');
+UPDATE pgext.stripe_subscriptions SET status = 'canceled', ended_at = '2026-11-01 00:00+00' WHERE id = 'sub_srv_late';
+SELECT pgext.server_reconcile(:'t'::timestamptz + interval '3 minutes') AS changed;
 SELECT state, desired_state, next_action FROM pgext.servers WHERE id = :s7;
-SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '3 hours') \gset
-SELECT :'action' AS action, pgext.server_report(:s7, 'delete', '{"http_status":200,"action":{"id":9006,"status":"running"}}', :c, :'t'::timestamptz + interval '3 hours');
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '3 minutes') \gset
+SELECT :'action' AS action, pgext.server_report(:s7, 'delete', '{"http_status":200,"action":{"id":9006,"status":"running"}}', :c, :'t'::timestamptz + interval '3 minutes');
 -- paying again does not bring a deleted server back
 UPDATE pgext.stripe_subscriptions SET status = 'active', ended_at = NULL WHERE id = 'sub_srv_late';
-SELECT pgext.server_reconcile(:'t'::timestamptz + interval '4 hours') AS changed;
+SELECT pgext.server_reconcile(:'t'::timestamptz + interval '4 minutes') AS changed;
 SELECT from_state, to_state, reason, actor FROM pgext.server_history WHERE server_id = :s7 ORDER BY id;
 SELECT kind, detail FROM pgext.outbox WHERE server_id = :s7 AND kind <> 'server_active' ORDER BY id;
 

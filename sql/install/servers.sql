@@ -821,15 +821,17 @@ END
 $$;
 
 -- Per server, for people and dashboards: the state and since when, what is
--- wanted, why (the last transition's reason, and the policy's reason when
--- the desired state differs), where, and the queued work.
+-- wanted, why (the last transition's reason, e.g. 'paused: payment failed,
+-- grace ended on 2026-11-20', then '; next: ' and the policy's reason while
+-- the desired state is still to be reached), where, and the queued work.
 CREATE VIEW pgext.server_status WITH (security_invoker = true) AS
 SELECT s.id AS server, s.account_id, s.name, s.state, s.state_since, s.desired_state,
-       s.state || ': ' || COALESCE(s.state_reason, '')
+       CASE WHEN s.state_reason LIKE s.state || ':%' THEN s.state_reason
+            ELSE s.state || ': ' || COALESCE(s.state_reason, '') END
          || CASE WHEN s.desired_state <> s.state
                       AND NOT (s.desired_state = 'deleted' AND s.state = 'deleting')
                       AND NOT (s.desired_state = 'active' AND s.state IN ('requested', 'creating', 'configuring'))
-                 THEN pg_catalog.format('; to be %s: %s', s.desired_state, COALESCE(s.desired_reason, 'requested'))
+                 THEN '; next: ' || COALESCE(s.desired_reason, s.desired_state)
                  ELSE '' END AS why,
        s.active_since, s.last_error, s.location, s.ipv4, s.hetzner_id,
        s.next_action, s.attempts, s.next_attempt_at, s.retry_at, s.needs_cleanup

@@ -13,6 +13,10 @@
 /* pgext.grace_period (seconds), defined in billing.c. */
 extern int	pgext_grace_period;
 
+/* pgext.server_delete_after, pgext.server_paused_retention (seconds). */
+extern int	pgext_server_delete_after;
+extern int	pgext_server_paused_retention;
+
 /* Define the billing settings; called from _PG_init. */
 extern void BillingInit(void);
 
