@@ -826,7 +826,7 @@ $$;
 -- the desired state is still to be reached), where, and the queued work.
 CREATE VIEW pgext.server_status WITH (security_invoker = true) AS
 SELECT s.id AS server, s.account_id, s.name, s.state, s.state_since, s.desired_state,
-       CASE WHEN s.state_reason LIKE s.state || ':%' THEN s.state_reason
+       CASE WHEN s.state_reason = s.state OR s.state_reason LIKE s.state || ':%' THEN s.state_reason
             ELSE s.state || ': ' || COALESCE(s.state_reason, '') END
          || CASE WHEN s.desired_state <> s.state
                       AND NOT (s.desired_state = 'deleted' AND s.state = 'deleting')
