@@ -246,6 +246,66 @@ SELECT pgext.server_reconcile(:'t'::timestamptz + interval '4 minutes') AS chang
 SELECT from_state, to_state, reason, actor FROM pgext.server_history WHERE server_id = :s7 ORDER BY id;
 SELECT kind, detail FROM pgext.outbox WHERE server_id = :s7 AND kind <> 'server_active' ORDER BY id;
 
+-- 10b. The other report paths: a vanished action, a failed create action,
+-- a manual failure and its cleanup, an error powering off, a server gone at
+-- Hetzner, bad arguments
+SELECT pgext.server_request(:'pay', 'agent-8', :'spec') AS s8 \gset
+SELECT pg_catalog.now() + interval '1 minute' AS t \gset
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s8, 'create', '{"http_status":201,"server":{"id":4801},"action":{"id":9801,"status":"running"}}', :c, :'t');
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s8, 'poll_action', '{"http_status":404,"error":{"code":"not_found","message":"action not found"}}', :c, :'t');
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT :'action' AS action, pgext.server_report(:s8, 'lookup', '{"http_status":200,"servers":[{"id":4801,"status":"running"}]}', :c, :'t');
+SELECT pgext.server_report(:s8, 'configured', '{"reason":"health check https://agent/health passed"}', NULL, :'t');
+-- an operator marks it failed by hand: no automatic retry, but it exists, so it is cleaned up
+SELECT pgext.server_transition(:s8, 'failed', 'agent corrupted its disk');
+SELECT state, needs_cleanup, next_action, retry_at FROM pgext.servers WHERE id = :s8;
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s8, 'delete', '{"http_status":500,"error":{"code":"server_error","message":"boom"}}', :c, :'t');
+SELECT state, needs_cleanup, next_action, attempts, last_error FROM pgext.servers WHERE id = :s8;
+-- a failed server with nothing left is not live and does not count against the limit
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '10 minutes') \gset
+SELECT pgext.server_report(:s8, 'delete', '{"http_status":200}', :c, :'t');
+SELECT state, needs_cleanup, next_action, hetzner_id FROM pgext.servers WHERE id = :s8;
+SELECT pgext.server_transition(:s8, 'deleted', 'removed from the Hetzner console by support');
+SELECT state, desired_state FROM pgext.servers WHERE id = :s8;
+-- a create action that ends in error fails the create (the server exists: cleanup)
+SELECT pgext.server_request(:'pay', 'agent-9', :'spec') AS s9 \gset
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s9, 'create', '{"http_status":201,"server":{"id":4901},"action":{"id":9901,"status":"running"}}', :c, :'t');
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s9, 'poll_action', '{"http_status":200,"action":{"id":9901,"status":"error","error":{"code":"action_failed","message":"image not found"}}}', :c, :'t');
+SELECT state, state_reason, needs_cleanup, next_action, hetzner_id FROM pgext.servers WHERE id = :s9;
+SELECT pgext.server_delete(:s9, 'test over');
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s9, 'delete', '{"http_status":200}', :c, :'t');
+-- an active server whose power-off is refused keeps trying (and says why); one gone at Hetzner fails
+SELECT pgext.server_request(:'late', 'agent-10', :'spec') AS s10 \gset
+SELECT id, state, next_action FROM pgext.servers WHERE next_action IS NOT NULL AND id <> :s10;
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s10, 'create', '{"http_status":201,"server":{"id":5001},"action":{"id":10001,"status":"running"}}', :c, :'t');
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s10, 'poll_action', '{"http_status":200,"action":{"id":10001,"status":"success"}}', :c, :'t');
+SELECT pgext.server_report(:s10, 'configured', '{}', NULL, :'t');
+UPDATE pgext.stripe_subscriptions SET status = 'unpaid', grace_until = '2026-11-20 12:00+00' WHERE id = 'sub_srv_late';
+SELECT pgext.server_reconcile(:'t') AS changed;
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT :'action' AS action, pgext.server_report(:s10, 'power_off', '{"http_status":403,"error":{"code":"forbidden","message":"insufficient permissions"}}', :c, :'t');
+SELECT state, next_action, attempts, last_error, why FROM pgext.server_status WHERE server = :s10;
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '5 seconds') \gset
+SELECT :'action' AS action, pgext.server_report(:s10, 'power_off', '{"http_status":404,"error":{"code":"not_found","message":"server not found"}}', :c, :'t');
+SELECT state, state_reason, needs_cleanup, next_action, hetzner_id, retry_at FROM pgext.servers WHERE id = :s10;
+UPDATE pgext.stripe_subscriptions SET status = 'active', grace_until = NULL WHERE id = 'sub_srv_late';
+\set VERBOSITY sqlstate
+SELECT pgext.server_claim('', 10);
+SELECT pgext.server_claim('w1', 0);
+SELECT pgext.server_claim('w1', 10, '0 seconds');
+SELECT pgext.server_reconcile(NULL);
+SELECT pgext.server_report(NULL, 'create', '{"http_status":201}', 1);
+SELECT pgext.server_report(:s1, 'create', '{"http_status":"201"}', 1);
+\set VERBOSITY terse
+
 -- 11. The status view and the apps' function
 SELECT server = :s1 AS s1, state, desired_state, why, location, ipv4, next_action, attempts
   FROM pgext.server_status_of(:'pay') WHERE server = :s1;
