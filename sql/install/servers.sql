@@ -352,9 +352,18 @@ BEGIN
       HINT = 'Create it first with pgext.account_create(external_id).';
   END IF;
   -- one request per account at a time, so the limit holds (READ COMMITTED:
-  -- the statements below see what a request that went first committed)
-  PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgext.server_request'),
-                                           pg_catalog.hashtext($1::pg_catalog.text));
+  -- the statements below see what a request that went first committed; a
+  -- snapshot transaction that had to wait cannot see it, so it must retry)
+  IF NOT pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgext.server_request'),
+                                              pg_catalog.hashtext($1::pg_catalog.text)) THEN
+    PERFORM pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgext.server_request'),
+                                             pg_catalog.hashtext($1::pg_catalog.text));
+    IF pg_catalog.current_setting('transaction_isolation') <> 'read committed' THEN
+      RAISE EXCEPTION 'a concurrent server_request for the same account committed after this transaction''s snapshot'
+        USING ERRCODE = '40001',
+              HINT = 'Retry the transaction: it then sees the other request (the same provision key returns the same server).';
+    END IF;
+  END IF;
   SELECT * INTO s FROM pgext.servers x WHERE x.provision_key = $2;
   IF NOT FOUND THEN
     SELECT b.access INTO access FROM pgext.billing_access($1) b;
