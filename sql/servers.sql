@@ -372,3 +372,8 @@ SELECT to_state, reason FROM pgext.server_history WHERE server_id = :s1 ORDER BY
 INSERT INTO pgext.servers (account_id, provision_key, name, spec, spec_hash, state)
 VALUES (:'pay', 'sneaky', 'sneaky', '{}', '', 'active');
 RESET pgext.server_limit_per_account;
+
+-- The DROP guard counts servers that are not deleted: pgext's record is the only link to them
+\set VERBOSITY default
+DROP EXTENSION pgext;
+\set VERBOSITY terse
