@@ -297,6 +297,19 @@ SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::t
 SELECT :'action' AS action, pgext.server_report(:s10, 'power_off', '{"http_status":404,"error":{"code":"not_found","message":"server not found"}}', :c, :'t');
 SELECT state, state_reason, needs_cleanup, next_action, hetzner_id, retry_at FROM pgext.servers WHERE id = :s10;
 UPDATE pgext.stripe_subscriptions SET status = 'active', grace_until = NULL WHERE id = 'sub_srv_late';
+-- a power-on in flight when the server is deleted, and the server turns out gone: deleted
+SELECT pgext.server_request(:'late', 'agent-11', :'spec') AS s11 \gset
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s11, 'create', '{"http_status":201,"server":{"id":5101},"action":{"id":11001,"status":"running"}}', :c, :'t');
+SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT pgext.server_report(:s11, 'poll_action', '{"http_status":200,"action":{"id":11001,"status":"success"}}', :c, :'t');
+SELECT pgext.server_report(:s11, 'configured', '{}', NULL, :'t');
+SELECT pgext.server_transition(:s11, 'paused', 'powered off in the console by support');
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t') \gset
+SELECT :'action' AS action, pgext.server_delete(:s11, 'customer closed the agent');
+SELECT next_action, claimed_by FROM pgext.servers WHERE id = :s11;
+SELECT pgext.server_report(:s11, 'power_on', '{"http_status":404,"error":{"code":"not_found","message":"server not found"}}', :c, :'t');
+SELECT state, state_reason, next_action FROM pgext.servers WHERE id = :s11;
 \set VERBOSITY sqlstate
 SELECT pgext.server_claim('', 10);
 SELECT pgext.server_claim('w1', 0);

@@ -742,7 +742,12 @@ BEGIN
       -- not_found: the server is gone at Hetzner
       UPDATE pgext.servers x SET hetzner_id = NULL, create_sent = false, ipv4 = NULL, last_error = err
        WHERE x.id = $1;
-      PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);
+      IF s.state = 'deleting' THEN
+        -- asked to go away meanwhile: it already has
+        PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (already gone at Hetzner)', 'worker', $5);
+      ELSE
+        PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);
+      END IF;
     END IF;
   ELSIF $2 = 'delete' THEN
     -- ok or not_found: it is gone
