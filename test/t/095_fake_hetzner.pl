@@ -228,7 +228,6 @@ ok($state->{counters}{faults}{reset} == 2, 'fault counters');
 
 # Seeding 10,000 is quick, and listing them takes 200 pages.
 $fake->reset;
-my $t0 = time;
 $fake->seed(count => 10000, labels => { 'managed-by' => 'pgext' });
 is($fake->state(servers => 0, calls => 0)->{server_count}, 10000, 'seeded 10,000');
 $r = $fake->api('GET', '/servers?label_selector=managed-by=pgext&per_page=50&page=200');

@@ -139,7 +139,7 @@ sub stop
 	return undef unless $self->{h};
 	$self->{h}->signal('TERM');
 	$self->{h}->finish;
-	my $rc = $self->{h}->result;
+	my $rc = $self->{h}->full_result(0) >> 8;
 	delete $self->{h};
 	return $rc;
 }
