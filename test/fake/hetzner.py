@@ -446,7 +446,8 @@ class Handler(BaseHTTPRequestHandler):
         if m and method == "POST":
             return self.create_server(fake, body)
         if m and method == "GET":
-            items = sorted(fake.servers.values(), key=lambda s: s["id"])
+            # ids only grow and dicts keep insertion order: already sorted by id
+            items = list(fake.servers.values())
             if "name" in query:
                 items = [s for s in items if s["name"] == query["name"][0]]
             if "status" in query:
@@ -548,12 +549,11 @@ class Handler(BaseHTTPRequestHandler):
             raise ApiError("uniqueness_error", "server name is already used",
                            {"fields": [{"name": "name"}]})
         s = fake.make_server(body["name"], body["server_type"], body["image"], loc, labels)
+        snap = json.loads(json.dumps(s))  # as created, even if the action completes at once
         start = body.get("start_after_create", True)
         a = fake.new_action("create_server", s["id"],
                             lambda: s.__setitem__("status", "running" if start else "off"))
-        if s["status"] == "initializing" and a["status"] == "success":
-            pass
-        return 201, {"server": s, "action": a, "next_actions": [],
+        return 201, {"server": snap, "action": a, "next_actions": [],
                      "root_password": None}
 
     # -- the control API -------------------------------------------------------
@@ -619,7 +619,7 @@ class Handler(BaseHTTPRequestHandler):
                        "budget": int(fake.budget), "faults": fake.faults,
                        "server_count": len(fake.servers)}
                 if want("servers"):
-                    out["servers"] = sorted(fake.servers.values(), key=lambda s: s["id"])
+                    out["servers"] = list(fake.servers.values())
                 if want("actions"):
                     out["actions"] = [r["action"] for r in fake.actions.values()]
                 if want("calls"):
