@@ -1,7 +1,8 @@
 -- pg_dump keeps the data of every pgext table and identity sequence only when
 -- it is marked with pg_extension_config_dump (at the end of each
 -- sql/install/<capability>.sql); an unmarked table would come back empty from a restore.
--- Tables and sequences of the schema that are not marked (none):
+-- Tables and sequences of the schema that are not marked (only server_transitions,
+-- whose rows come from the install script, so a restore gets them from CREATE EXTENSION):
 SELECT c.relname, c.relkind
   FROM pg_catalog.pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace

@@ -248,6 +248,12 @@ SELECT access, until, subscription_id FROM pgext.billing_access(:'acct_life');
 SELECT pgext.credit_balance(:'acct_life');
 SELECT o.kind, o.subscription_id, o.event_id
   FROM pgext.outbox_since(0, 1000) o WHERE o.account_id OPERATOR(pg_catalog.=) :'acct';
+-- servers: a request (and its replay), the status, the name, a delete
+SELECT pgext.server_request(:'acct', 'sec-agent', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#cloud-config\npackages: [nginx]\n","labels":{"app":"sec"}}') AS srv \gset
+SELECT pgext.server_request(:'acct', 'sec-agent', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#cloud-config\npackages: [nginx]\n","labels":{"app":"sec"}}') OPERATOR(pg_catalog.=) :srv AS idempotent;
+SELECT state, desired_state, why, next_action FROM pgext.server_status_of(:'acct');
+SELECT pgext.server_name('sec-agent') IS NOT NULL AS named;
+SELECT pgext.server_delete(:srv, 'attack test');
 SELECT pgext.credit_balance(:'acct');
 
 -- Every function pgext_secret_writer may call.

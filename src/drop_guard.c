@@ -9,7 +9,9 @@
  *   - a secret,
  *   - a Stripe subscription or purchase (paid access is recorded only here),
  *   - a webhook event not yet processed (pending, dead, or received and not
- *     yet claimed): its effect would be lost.
+ *     yet claimed): its effect would be lost,
+ *   - a server not deleted: it may still run (and cost money) at Hetzner, and
+ *     pgext's record is the only link to it.
  * Settled webhook events (applied, superseded, ignored, claimed), rejections,
  * prices, sources, the outbox and the secret audit do not block on their own:
  * they are dedup records, configuration or history whose effects live in the
@@ -288,7 +290,7 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 	int			save_nestlevel;
 	const char *schema;
 	char	   *sql;
-	char	   *n[7];
+	char	   *n[8];
 	bool		holds = false;
 	MemoryContext caller_cxt = CurrentMemoryContext;
 
@@ -302,7 +304,9 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 				   "       (SELECT pg_catalog.count(*) FROM %1$s.stripe_purchases),"
 				   "       (SELECT pg_catalog.count(*) FROM %1$s.webhook_events"
 				   "         WHERE status OPERATOR(pg_catalog.=) ANY"
-				   "               ('{pending,dead,received}'::pg_catalog.text[]))",
+				   "               ('{pending,dead,received}'::pg_catalog.text[])),"
+				   "       (SELECT pg_catalog.count(*) FROM %1$s.servers"
+				   "         WHERE state OPERATOR(pg_catalog.<>) 'deleted')",
 				   schema);
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
@@ -317,7 +321,7 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute(sql, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "pgext drop guard: counting query failed");
-	for (int i = 0; i < 7; i++)
+	for (int i = 0; i < 8; i++)
 	{
 		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, i + 1);
 
@@ -336,12 +340,21 @@ CheckDropAllowed(Oid ext, Node *parsetree)
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_OBJECT_IN_USE),
+			 strcmp(n[7], "0") == 0 ?
 			 errmsg("%s would drop extension pgext, which still holds credits, secrets or billing state",
+					GetCommandTagName(CreateCommandTag(parsetree))) :
+			 errmsg("%s would drop extension pgext, which still holds credits, secrets, billing state or servers",
 					GetCommandTagName(CreateCommandTag(parsetree))),
+			 strcmp(n[7], "0") == 0 ?
 			 errdetail("It would delete %s accounts with a nonzero balance (%s credits in all), "
 					   "%s ledger entries, %s secrets, %s subscriptions, %s purchases "
 					   "and %s webhook events not yet processed.",
-					   n[0], n[1], n[2], n[3], n[4], n[5], n[6]),
+					   n[0], n[1], n[2], n[3], n[4], n[5], n[6]) :
+			 errdetail("It would delete %s accounts with a nonzero balance (%s credits in all), "
+					   "%s ledger entries, %s secrets, %s subscriptions, %s purchases, "
+					   "%s webhook events not yet processed, and the record of %s servers "
+					   "not deleted, which may still run at Hetzner.",
+					   n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7]),
 			 errhint("Back up first (pg_dump, and the master keys separately). To drop it anyway, "
 					 "confirm in the same transaction: BEGIN; SET LOCAL pgext.confirm_drop = on; "
 					 "DROP EXTENSION pgext; COMMIT;")));

@@ -15,6 +15,7 @@
 #include "common/preload.h"
 #include "drop_guard.h"
 #include "secrets/secrets.h"
+#include "servers/servers.h"
 #include "settings.h"
 #include "webhooks/webhooks.h"
 #include "worker/worker.h"
@@ -31,6 +32,7 @@ _PG_init(void)
 	SettingsInit();				/* worker and API settings, no module yet */
 	BillingInit();
 	WebhooksInit();
+	ServersInit();
 	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	SecretsInit();				/* preloaded only: audit memory, keys, log warning */
 	WorkerInit();				/* task settings; preloaded: shared memory, the worker */

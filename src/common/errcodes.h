@@ -25,6 +25,12 @@
  *          authentication (failed logins).  pgcrypto's own 39000 is not
  *          passed through: any external routine raises it, and the refusal
  *          also covers a decrypted value that is not valid text (class 22).
+ *   Servers keep standard codes: server_request for an account without
+ *   billing access is 55000 (object_not_in_prerequisite_state: the account
+ *   is not in the state a server needs), at its limit of live servers 53400
+ *   (configuration_limit_exceeded: pgext.server_limit_per_account), an
+ *   unknown account PX001; a server move not in pgext.server_transitions is
+ *   55000 (sql/install/servers.sql).
  */
 #ifndef PGEXT_ERRCODES_H
 #define PGEXT_ERRCODES_H

@@ -84,6 +84,8 @@ static WorkerTask tasks[] = {
 	"Seconds between webhook retention runs (0 = only on demand).", 86400},
 	{"secret_audit_flush", "SELECT pgext.secret_audit_flush()", "pgext.secret_audit_flush_interval",
 	"Seconds between flushes of the secret audit counters (0 = only on demand).", 60},
+	{"server_reconcile", "SELECT pgext.server_reconcile()", "pgext.server_reconcile_interval",
+	"Seconds between runs of the server policy and clocks (0 = only on demand).", 60},
 };
 
 #define NUM_TASKS ((int) lengthof(tasks))

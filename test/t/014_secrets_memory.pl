@@ -40,7 +40,9 @@ sub dontdump_flags
 }
 
 # The memlock limit the server runs under (soft, bytes; -1 = unlimited).
-my $limits = slurp_file('/proc/' . $node->safe_psql('postgres', 'SELECT pg_backend_pid()') . '/limits');
+# Read by the backend itself: a pid read first and looked up afterwards may
+# already belong to an exited process.
+my $limits = $node->safe_psql('postgres', q{SELECT pg_read_file('/proc/self/limits')});
 my ($memlock) = $limits =~ /^Max locked memory\s+(\S+)/m;
 $memlock = -1 if !defined $memlock || $memlock eq 'unlimited';
 # root keys (1 page) + account key cache (about 230 kB), with room to spare
