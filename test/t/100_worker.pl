@@ -1,6 +1,7 @@
 # The background worker: shows in pg_stat_activity, runs its tasks on demand
 # and on its own, records a task's error and goes on, reloads its intervals
-# on SIGHUP, comes back after SIGTERM and kill -9, and waits (no crash loop)
+# on SIGHUP, waits on a standby until promoted, comes back after SIGTERM and
+# kill -9, and waits (no crash loop)
 # while the extension is absent from pgext.database.  Every wait polls.
 use strict;
 use warnings;
@@ -11,7 +12,7 @@ use FindBin;
 use lib $FindBin::Bin;
 use PgextTest;
 
-my $node = PgextTest::node('worker', worker => 1, conf => 'restart_after_crash = on');
+my $node = PgextTest::node('worker', worker => 1, conf => "restart_after_crash = on\nwal_level = replica\nmax_wal_senders = 4");
 
 # The worker's pid once it shows in pg_stat_activity (polls).
 sub worker_pid
@@ -114,6 +115,20 @@ ok($node->log_contains('terminating background worker "pgext worker" due to admi
 	'it says so in the log');
 my $pid2 = worker_pid($node, $pid);
 isnt($pid2, $pid, 'the postmaster started a new worker after SIGTERM');
+
+# A streaming standby: its worker refuses to act (in recovery) until promoted.
+$node->backup('b');
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($node, 'b', has_streaming => 1);
+$standby->start;
+ok($standby->poll_query_until('postgres',
+	q{SELECT bool_and(refusing LIKE 'in recovery%' AND runs = 0) FROM pgext.worker_status}),
+	'on a standby the worker refuses to act: in recovery');
+$standby->promote;
+ok($standby->poll_query_until('postgres',
+	q{SELECT bool_and(refusing IS NULL AND runs > 0) FROM pgext.worker_status}),
+	'after promotion it runs its tasks');
+$standby->stop;
 
 # kill -9: crash restart, the worker comes back.
 kill 'KILL', $pid2;
