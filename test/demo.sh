@@ -7,5 +7,7 @@ pgext_build_install
 dir=$(pgext_stage)
 trap 'rm -rf "$dir"' EXIT
 # shellcheck disable=SC2046
-pgext_as_user env -C "$dir" pg_virtualenv $(pgext_cluster_opts "$dir") \
+# The background worker stays off here: the demo plays the worker's part step by
+# step (webhook_apply, the server queue), so its output is the same every run.
+pgext_as_user env -C "$dir" pg_virtualenv $(pgext_cluster_opts "$dir") -o pgext.worker_enabled=off \
   bash test/demo/run_steps.sh
