@@ -32,3 +32,27 @@ REVOKE ALL ON pgext.worker_status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.worker_wake() TO pgext_app, pgext_admin;
 GRANT EXECUTE ON FUNCTION pgext.worker_run_now(text), pgext.worker_tasks() TO pgext_admin;
 GRANT SELECT ON pgext.worker_status TO pgext_admin;
+
+-- One row per external API the worker calls: its base URL, why it refuses
+-- to call it (NULL while it calls it), calls in flight and the limit on
+-- them, counters since the worker started, the rate-limit budget (limit,
+-- the worker's estimate of what is left now, when it is full again), until
+-- when calls wait after a 429, when the worker next claims work, and the
+-- last error.
+CREATE FUNCTION pgext.worker_apis(OUT api text, OUT base_url text, OUT refusing text,
+                                  OUT concurrency integer, OUT in_flight integer,
+                                  OUT sent bigint, OUT no_response bigint, OUT rate_limited bigint,
+                                  OUT report_errors bigint, OUT ratelimit_limit bigint,
+                                  OUT ratelimit_remaining bigint, OUT ratelimit_reset timestamptz,
+                                  OUT paused_until timestamptz, OUT next_claim_at timestamptz,
+                                  OUT last_error text, OUT last_error_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'worker_apis'
+LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
+
+CREATE VIEW pgext.worker_api_status AS SELECT * FROM pgext.worker_apis();
+
+REVOKE ALL ON FUNCTION pgext.worker_apis() FROM PUBLIC;
+REVOKE ALL ON pgext.worker_api_status FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pgext.worker_apis() TO pgext_admin;
+GRANT SELECT ON pgext.worker_api_status TO pgext_admin;

@@ -36,6 +36,7 @@
 #include "common/result.h"
 #include "common/spi.h"
 #include "common/subxact.h"
+#include "common/wake.h"
 #include "secrets/secrets.h"
 #include "webhooks/sigparse.h"
 #include "webhooks/webhooks.h"
@@ -491,6 +492,8 @@ Ingest(const char *source, text *payload, text *signature, TimestampTz received_
 		r->event_id = MemoryContextStrdup(callcxt, id);
 		n = PgextExec(&plan_insert_generic, v, NULL, 0);
 	}
+	if (n == 1)
+		PgextWakeAtCommit();	/* the worker applies it at once */
 	return n == 1 ? "accepted" : "duplicate";
 }
 

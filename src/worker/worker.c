@@ -10,14 +10,25 @@
  * pgext.worker_enabled is off, the worker refuses to act, says why in
  * pgext.worker_status, and waits.
  *
- * The loop waits on a WaitEventSet holding the latch and postmaster death;
- * the HTTP engine will add one more fd (a private epoll set holding curl's
- * sockets) so that signals are answered at once with requests in flight.
+ * The external APIs (api.c) run on the same loop: SQL hands out HTTP
+ * requests, the HTTP engine (http.c, libcurl's multi socket interface) sends
+ * them, and the responses go back to SQL.  The loop waits on a WaitEventSet
+ * holding the latch, postmaster death and the engine's private epoll fd (with
+ * curl's timer as the timeout), so SIGTERM, SIGHUP and postmaster death are
+ * answered at once even with thousands of requests in flight.  No
+ * transaction is open while a request is on the wire.
+ *
+ * At start (and after a promotion) the worker takes a new epoch
+ * (pgext.worker_begin): claims of an earlier epoch are taken back at once and
+ * rescued through a lookup by name, never re-sent blindly.
  *
  * Shared memory holds the worker's latch (so worker_wake can set it from any
- * backend) and the per-task status (read by worker_status).
+ * backend), the per-task status (worker_status) and the per-API status
+ * (worker_api_status).
  */
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/xact.h"
 #include "access/xlog.h"
@@ -44,7 +55,10 @@
 #include "utils/timestamp.h"
 
 #include "common/preload.h"
+#include "common/wake.h"
 #include "settings.h"
+#include "worker/api.h"
+#include "worker/http.h"
 #include "worker/worker.h"
 
 PGDLLEXPORT void pgext_worker_main(Datum arg);
@@ -52,6 +66,7 @@ PGDLLEXPORT void pgext_worker_main(Datum arg);
 PG_FUNCTION_INFO_V1(worker_wake);
 PG_FUNCTION_INFO_V1(worker_run_now);
 PG_FUNCTION_INFO_V1(worker_tasks);
+PG_FUNCTION_INFO_V1(worker_apis);
 
 #define WORKER_ERROR_LEN 256
 #define WORKER_REASON_LEN 128
@@ -59,6 +74,8 @@ PG_FUNCTION_INFO_V1(worker_tasks);
 #define WORKER_IDLE_MS 10000L
 /* How often to look again while in recovery (no query, just a flag). */
 #define WORKER_RECOVERY_MS 1000L
+/* How often the worker renews its epoch's heartbeat. */
+#define WORKER_HEARTBEAT_MS 15000L
 
 /* One task: its name, the SQL it runs, and its interval setting. */
 typedef struct WorkerTask
@@ -68,6 +85,7 @@ typedef struct WorkerTask
 	const char *guc;
 	const char *desc;
 	int			default_s;
+	const char *api;			/* the API the task needs ("hetzner"), or NULL */
 	int			interval_s;		/* the setting (this process's value) */
 } WorkerTask;
 
@@ -86,9 +104,16 @@ static WorkerTask tasks[] = {
 	"Seconds between flushes of the secret audit counters (0 = only on demand).", 60},
 	{"server_reconcile", "SELECT pgext.server_reconcile()", "pgext.server_reconcile_interval",
 	"Seconds between runs of the server policy and clocks (0 = only on demand).", 60},
+	{"api_calls_retention", "SELECT pgext.api_calls_retention()", "pgext.api_calls_retention_interval",
+	"Seconds between deletions of api_calls rows past pgext.api_calls_retention (0 = only on demand).", 3600},
+	{"hetzner_reconcile", "SELECT pgext.hetzner_reconcile_start()", "pgext.hetzner_reconcile_interval",
+	"Seconds between reconciliations of Hetzner's servers with pgext.servers (0 = only on demand).", 3600,
+	"hetzner"},
 };
 
 #define NUM_TASKS ((int) lengthof(tasks))
+/* tasks[] index of webhook_apply, which a wake-up makes due */
+#define WORKER_TASK_WEBHOOK_APPLY 3
 
 /* A task's status, in shared memory. */
 typedef struct WorkerTaskState
@@ -109,11 +134,32 @@ typedef struct WorkerShared
 	pid_t		pid;			/* 0 when not running */
 	Latch	   *latch;			/* the worker's latch, NULL when not running */
 	char		refusing[WORKER_REASON_LEN];	/* "" = acting */
+	uint64		wake_seq;		/* bumped by every wake-up an app asks for */
+	int64		epoch;			/* the worker's epoch, 0 before it begins */
 	WorkerTaskState task[NUM_TASKS];
+	WorkerApiStatus hetzner;
 } WorkerShared;
 
 static WorkerShared *wshared = NULL;
 static bool worker_enabled = true;
+static int	hetzner_concurrency = 5;
+static int	http_timeout_s = 30;
+
+/* The Hetzner API as the worker drives it (the worker process only). */
+static WorkerApi hetzner = {
+	.cfg = {.name = "hetzner", .secret_name = "hetzner:api_token"},
+	.url_setting = "pgext.hetzner_api_url",
+	.claim_sql = "SELECT ref, class, method, path, body FROM pgext.hetzner_claim($1, $2, $3)",
+	.response_sql = "SELECT pgext.hetzner_response($1, $2, $3, $4)",
+	.next_due_sql = "SELECT pgext.hetzner_next_due()",
+	.concurrency = &hetzner_concurrency,
+	.max_response = 8 * 1024 * 1024,
+	.rl_rate = 1.0,
+};
+
+static HttpEngine *engine = NULL;
+
+static bool WorkerWakeFromBackend(void);
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -163,6 +209,17 @@ WorkerInit(void)
 								&tasks[i].interval_s, tasks[i].default_s, 0, 365 * 86400,
 								PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
+	DefineCustomIntVariable("pgext.hetzner_concurrency",
+							"Most Hetzner API calls the worker has in flight at once.",
+							NULL, &hetzner_concurrency, 5, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgext.http_timeout",
+							"Timeout of one API call made by the worker (connect, send, receive).",
+							"A call without an answer by then counts as a network error; a create whose answer is lost is looked up by name.",
+							&http_timeout_s, 30, 1, 600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	Assert(strcmp(tasks[WORKER_TASK_WEBHOOK_APPLY].name, "webhook_apply") == 0);
 	if (!pgext_preloaded)
 		return;
 
@@ -180,15 +237,37 @@ WorkerInit(void)
 	snprintf(bgw.bgw_name, BGW_MAXLEN, "pgext worker");
 	snprintf(bgw.bgw_type, BGW_MAXLEN, "pgext worker");
 	RegisterBackgroundWorker(&bgw);
+	pgext_wake_function = WorkerWakeFromBackend;
+}
+
+/* Wake the worker from another backend (at commit, through common/wake.c). */
+static bool
+WorkerWakeFromBackend(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	wshared->wake_seq++;
+	latch = wshared->latch;
+	if (latch)
+		SetLatch(latch);
+	LWLockRelease(wshared->lock);
+	return latch != NULL;
 }
 
 /* Forget the worker's latch on exit, so nobody sets a stale one. */
 static void
 WorkerDetach(int code, Datum arg)
 {
+	if (engine)
+	{
+		HttpEngineDestroy(engine);
+		engine = NULL;
+	}
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	wshared->pid = 0;
 	wshared->latch = NULL;
+	wshared->epoch = 0;
 	LWLockRelease(wshared->lock);
 }
 
@@ -256,6 +335,13 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 	TimestampTz now;
 	WorkerTaskState *st = &wshared->task[i];
 
+	if (tasks[i].api && strcmp(tasks[i].api, "hetzner") == 0 && hetzner.cfg.refusing[0] != '\0')
+	{
+		ok = false;
+		snprintf(error, sizeof(error), "not run: the %s API is refused: %s", tasks[i].api,
+				 hetzner.cfg.refusing);
+	}
+	else
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -298,6 +384,9 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 	st->next_run_at = tasks[i].interval_s == 0 ? 0 :
 		TimestampTzPlusMilliseconds(now, (int64) tasks[i].interval_s * 1000);
 	LWLockRelease(wshared->lock);
+	/* a task may have queued API work (a reconciliation's first page) */
+	if (ok && tasks[i].api)
+		hetzner.next_claim_at = 0;
 }
 
 /*
@@ -340,12 +429,182 @@ WorkerRunDue(MemoryContext cycle_cxt)
 	return wait_ms;
 }
 
+/*
+ * Run one SQL statement returning one bigint in its own transaction; false
+ * (and the error logged) when it fails.
+ */
+static bool
+WorkerExecInt8(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result, bool *isnull)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	*isnull = true;
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, sql);
+		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
+			SPI_processed != 1)
+			elog(ERROR, "%s returned no row", sql);
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+
+			if (!*isnull)
+				*result = SPI_gettypeid(SPI_tuptable->tupdesc, 1) == BOOLOID ?
+					(int64) DatumGetBool(d) : DatumGetInt64(d);
+		}
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		ereport(LOG, (errmsg("pgext worker: %s failed: %s", sql,
+							 edata->message ? edata->message : "unknown error")));
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}
+
+/*
+ * Take a new epoch (pgext.worker_begin): claims of earlier epochs are taken
+ * back, so work a dead worker or an old primary began is rescued at once.
+ */
+static bool
+WorkerBegin(int64 *epoch)
+{
+	char		holder[64];
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	int64		e = 0;
+
+	snprintf(holder, sizeof(holder), "pgext worker pid %d", MyProcPid);
+	args[0] = CStringGetTextDatum(holder);
+	if (!WorkerExecInt8("SELECT pgext.worker_begin($1)", 1, argtypes, args, &e, &isnull) || isnull)
+		return false;
+	*epoch = e;
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	wshared->epoch = e;
+	LWLockRelease(wshared->lock);
+	ereport(LOG, (errmsg("pgext worker began epoch " INT64_FORMAT, e)));
+	return true;
+}
+
+/* Renew the epoch's heartbeat; false when another worker took over. */
+static bool
+WorkerHeartbeat(int64 epoch)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		args[1] = {Int64GetDatum(epoch)};
+	bool		isnull;
+	int64		alive = 1;
+
+	if (!WorkerExecInt8("SELECT pgext.worker_heartbeat($1)", 1, argtypes, args, &alive, &isnull))
+		return true;			/* logged; try again later */
+	return isnull || alive != 0;
+}
+
+/* Read the APIs' configuration (one transaction); errors leave them refused. */
+static void
+WorkerConfigure(MemoryContext cycle_cxt)
+{
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		hetzner.timeout_ms = http_timeout_s * 1000;
+		WorkerApiConfigure(&hetzner);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cycle_cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		snprintf(hetzner.cfg.refusing, sizeof(hetzner.cfg.refusing),
+				 "reading the configuration failed: %s", edata->message ? edata->message : "unknown error");
+		ereport(LOG, (errmsg("pgext worker: %s", hetzner.cfg.refusing)));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cycle_cxt);
+}
+
+/* Publish the APIs' status for worker_api_status. */
+static void
+WorkerPublishApis(void)
+{
+	WorkerApiUpdateStatus(&hetzner);
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+	memcpy(&wshared->hetzner, &hetzner.status, sizeof(WorkerApiStatus));
+	LWLockRelease(wshared->lock);
+}
+
+/*
+ * Move the engine: let curl do its socket work, take finished requests and
+ * report them to SQL.  Runs whether or not the worker acts, so requests begun
+ * before a refusal are still answered.
+ */
+static void
+WorkerDriveEngine(bool may_report)
+{
+	HttpRequest *r;
+
+	HttpEngineDrive(engine);
+	while ((r = HttpEngineNextDone(engine)) != NULL)
+	{
+		if (WorkerApiOwns(&hetzner, r))
+			WorkerApiFinished(&hetzner, r);
+		else
+			HttpRequestFree(r);
+	}
+	if (may_report)
+		WorkerApiReport(&hetzner);
+}
+
+/* The smaller of two waits in milliseconds (-1 = forever). */
+static long
+WorkerMinWait(long a, long b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return Min(a, b);
+}
+
 /* The worker's entry point: connect, then loop until told to stop. */
 void
 pgext_worker_main(Datum arg)
 {
 	MemoryContext cycle_cxt;
 	WaitEventSet *events;
+	char		errbuf[256];
+	int64		epoch = 0;
+	bool		configured = false;
+	uint64		seen_wake = 0;
+	TimestampTz next_heartbeat = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -354,24 +613,33 @@ pgext_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnection(pgext_database, NULL, 0);
 	pgstat_report_appname("pgext worker");
 
+	engine = HttpEngineCreate(errbuf, sizeof(errbuf));
+	if (engine == NULL)
+		ereport(FATAL,
+				(errmsg("pgext worker cannot start its HTTP engine: %s", errbuf),
+				 errhint("Check that libcurl is installed; the worker is restarted in 5 seconds.")));
+
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	wshared->pid = MyProcPid;
 	wshared->latch = MyLatch;
 	wshared->refusing[0] = '\0';
+	seen_wake = wshared->wake_seq;
 	LWLockRelease(wshared->lock);
 	before_shmem_exit(WorkerDetach, (Datum) 0);
 
 	cycle_cxt = AllocSetContextCreate(TopMemoryContext, "pgext worker cycle",
 									  ALLOCSET_DEFAULT_SIZES);
-	/* Latch and postmaster death; the HTTP engine adds its epoll fd here. */
+	/* Latch, postmaster death and the HTTP engine's epoll fd. */
 	events = CreateWaitEventSet(TopMemoryContext, 3);
 	AddWaitEventToSet(events, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(events, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	AddWaitEventToSet(events, WL_SOCKET_READABLE, HttpEngineFd(engine), NULL, NULL);
 
 	WorkerPublishIntervals(GetCurrentTimestamp());
 	for (;;)
 	{
 		long		wait_ms;
+		bool		acting = false;
 		WaitEvent	ev;
 
 		CHECK_FOR_INTERRUPTS();
@@ -380,6 +648,7 @@ pgext_worker_main(Datum arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 			WorkerPublishIntervals(GetCurrentTimestamp());
+			configured = false;
 		}
 		MemoryContextReset(cycle_cxt);
 		MemoryContextSwitchTo(cycle_cxt);
@@ -402,13 +671,58 @@ pgext_worker_main(Datum arg)
 					 "extension pgext is not installed in database \"%s\" (pgext.database)",
 					 pgext_database);
 			WorkerSetRefusing(reason);
+			epoch = 0;
+			configured = false;
+			wait_ms = WORKER_IDLE_MS;
+		}
+		else if (epoch == 0 && !WorkerBegin(&epoch))
+		{
+			WorkerSetRefusing("pgext.worker_begin failed (see the server log); trying again");
 			wait_ms = WORKER_IDLE_MS;
 		}
 		else
 		{
+			uint64		wake;
+
+			acting = true;
 			WorkerSetRefusing("");
+			if (!configured)
+			{
+				WorkerConfigure(cycle_cxt);
+				configured = true;
+			}
+			if (GetCurrentTimestamp() >= next_heartbeat)
+			{
+				if (!WorkerHeartbeat(epoch))
+				{
+					ereport(LOG, (errmsg("pgext worker lost epoch " INT64_FORMAT "; beginning a new one", epoch)));
+					epoch = 0;
+					continue;
+				}
+				next_heartbeat = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_HEARTBEAT_MS);
+			}
+			/* an app queued work: new webhook events, servers to create */
+			LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+			wake = wshared->wake_seq;
+			if (wake != seen_wake)
+				wshared->task[WORKER_TASK_WEBHOOK_APPLY].due_now = true;
+			LWLockRelease(wshared->lock);
+			if (wake != seen_wake)
+			{
+				seen_wake = wake;
+				hetzner.next_claim_at = 0;
+			}
 			wait_ms = WorkerRunDue(cycle_cxt);
+			WorkerDriveEngine(true);
+			WorkerApiPump(&hetzner, engine, epoch);
+			wait_ms = WorkerMinWait(wait_ms, WorkerApiWaitMs(&hetzner));
+			wait_ms = WorkerMinWait(wait_ms,
+									TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_heartbeat));
 		}
+		if (!acting)
+			WorkerDriveEngine(!RecoveryInProgress());
+		WorkerPublishApis();
+		wait_ms = WorkerMinWait(wait_ms, HttpEngineTimeoutMs(engine));
 		MemoryContextSwitchTo(TopMemoryContext);
 
 		(void) WaitEventSetWait(events, wait_ms, &ev, 1, PG_WAIT_EXTENSION);
@@ -430,12 +744,23 @@ WorkerSetLatch(void)
 	return latch != NULL;
 }
 
-/* worker_wake(): wake the worker now; false when it is not running. */
+/*
+ * worker_wake(): wake the worker when this transaction commits (at once in
+ * autocommit): it applies new webhook events and claims new API work then.
+ * False when no worker runs now (also when pgext is not preloaded).
+ */
 Datum
 worker_wake(PG_FUNCTION_ARGS)
 {
-	PgextRequirePreload("the background worker");
-	PG_RETURN_BOOL(WorkerSetLatch());
+	bool		running;
+
+	if (!pgext_preloaded)
+		PG_RETURN_BOOL(false);	/* no worker without preloading */
+	LWLockAcquire(wshared->lock, LW_SHARED);
+	running = wshared->latch != NULL;
+	LWLockRelease(wshared->lock);
+	PgextWakeAtCommit();
+	PG_RETURN_BOOL(running);
 }
 
 /* worker_run_now(task): make a task due now and wake the worker. */
@@ -452,6 +777,16 @@ worker_run_now(PG_FUNCTION_ARGS)
 				 errmsg("task must not be null"),
 				 errhint("Pass one of the task names shown in pgext.worker_status.")));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (strcmp(name, "housekeeping") == 0)
+	{
+		/* every task that calls no external API */
+		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+		for (int i = 0; i < NUM_TASKS; i++)
+			if (tasks[i].api == NULL)
+				wshared->task[i].due_now = true;
+		LWLockRelease(wshared->lock);
+		PG_RETURN_BOOL(WorkerSetLatch());
+	}
 	for (int i = 0; i < NUM_TASKS; i++)
 	{
 		if (strcmp(name, tasks[i].name) != 0)
@@ -463,7 +798,8 @@ worker_run_now(PG_FUNCTION_ARGS)
 	}
 	initStringInfo(&known);
 	for (int i = 0; i < NUM_TASKS; i++)
-		appendStringInfo(&known, "%s%s", i ? ", " : "", tasks[i].name);
+		appendStringInfo(&known, "%s, ", tasks[i].name);
+	appendStringInfoString(&known, "housekeeping (every task that calls no API)");
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown worker task \"%s\"", name),
@@ -515,5 +851,56 @@ worker_tasks(PG_FUNCTION_ARGS)
 		n[8] = snap.pid != 0 && snap.refusing[0] == '\0';
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	}
+	return (Datum) 0;
+}
+
+/* A timestamp column, NULL when zero. */
+static void
+SetTimestamp(Datum *v, bool *n, TimestampTz t)
+{
+	*v = TimestampTzGetDatum(t);
+	*n = t == 0;
+}
+
+/* worker_apis(): one row per external API with its status (worker_api_status). */
+Datum
+worker_apis(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	WorkerApiStatus st;
+	pid_t		pid;
+	Datum		v[16];
+	bool		n[16] = {0};
+
+	PgextRequirePreload("the background worker");
+	InitMaterializedSRF(fcinfo, 0);
+	LWLockAcquire(wshared->lock, LW_SHARED);
+	memcpy(&st, &wshared->hetzner, sizeof(st));
+	pid = wshared->pid;
+	LWLockRelease(wshared->lock);
+
+	v[0] = CStringGetTextDatum("hetzner");
+	v[1] = CStringGetTextDatum(st.base_url);
+	n[1] = st.base_url[0] == '\0';
+	v[2] = CStringGetTextDatum(pid == 0 ? "worker not running" :
+							   st.refusing[0] ? st.refusing : "");
+	n[2] = pid != 0 && st.refusing[0] == '\0';
+	v[3] = Int32GetDatum(st.concurrency);
+	v[4] = Int32GetDatum(st.in_flight);
+	v[5] = Int64GetDatum(st.sent);
+	v[6] = Int64GetDatum(st.no_response);
+	v[7] = Int64GetDatum(st.rate_limited);
+	v[8] = Int64GetDatum(st.report_errors);
+	v[9] = Int64GetDatum(st.rl_limit);
+	n[9] = st.rl_limit < 0;
+	v[10] = Int64GetDatum((int64) floor(st.rl_estimate));
+	n[10] = st.rl_limit < 0;
+	SetTimestamp(&v[11], &n[11], st.rl_reset);
+	SetTimestamp(&v[12], &n[12], st.paused_until);
+	SetTimestamp(&v[13], &n[13], st.next_claim_at);
+	v[14] = CStringGetTextDatum(st.last_error);
+	n[14] = st.last_error[0] == '\0';
+	SetTimestamp(&v[15], &n[15], st.last_error_at);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
 	return (Datum) 0;
 }
