@@ -233,7 +233,7 @@ WorkerApiPump(WorkerApi *api, HttpEngine *engine, int64 epoch)
 	TimestampTz next_due = 0;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (api->cfg.refusing[0] != '\0' || api->cfg.token == NULL)
+	if (api->claim_sql == NULL || api->cfg.refusing[0] != '\0' || api->cfg.token == NULL)
 		return;
 	if (api->paused_until > now || (api->next_claim_at != 0 && api->next_claim_at > now))
 		return;
@@ -523,8 +523,8 @@ WorkerApiWaitMs(WorkerApi *api)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz at;
 
-	if (api->cfg.refusing[0] != '\0' || api->cfg.token == NULL)
-		return -1;
+	if (api->claim_sql == NULL || api->cfg.refusing[0] != '\0' || api->cfg.token == NULL)
+		return api->ndone > 0 ? 0 : -1;
 	if (api->ndone > 0)
 		return 0;
 	at = Max(api->next_claim_at, api->paused_until);

@@ -74,6 +74,8 @@ PG_FUNCTION_INFO_V1(worker_apis);
 #define WORKER_IDLE_MS 10000L
 /* How often to look again while in recovery (no query, just a flag). */
 #define WORKER_RECOVERY_MS 1000L
+/* How often a refused API's configuration is read again. */
+#define WORKER_CONFIG_RETRY_MS 5000L
 /* How often the worker renews its epoch's heartbeat. */
 #define WORKER_HEARTBEAT_MS 15000L
 
@@ -137,7 +139,7 @@ typedef struct WorkerShared
 	uint64		wake_seq;		/* bumped by every wake-up an app asks for */
 	int64		epoch;			/* the worker's epoch, 0 before it begins */
 	WorkerTaskState task[NUM_TASKS];
-	WorkerApiStatus hetzner;
+	WorkerApiStatus api[2];		/* hetzner, stripe */
 } WorkerShared;
 
 static WorkerShared *wshared = NULL;
@@ -152,6 +154,18 @@ static WorkerApi hetzner = {
 	.claim_sql = "SELECT ref, class, method, path, body FROM pgext.hetzner_claim($1, $2, $3)",
 	.response_sql = "SELECT pgext.hetzner_response($1, $2, $3, $4)",
 	.next_due_sql = "SELECT pgext.hetzner_next_due()",
+	.concurrency = &hetzner_concurrency,
+	.max_response = 8 * 1024 * 1024,
+	.rl_rate = 1.0,
+};
+
+/*
+ * The Stripe API: its configuration is checked (key present, live/test
+ * matching pgext.stripe_livemode); its tasks come with Stripe sync.
+ */
+static WorkerApi stripe = {
+	.cfg = {.name = "stripe", .secret_name = "stripe:api_key"},
+	.url_setting = "pgext.stripe_api_url",
 	.concurrency = &hetzner_concurrency,
 	.max_response = 8 * 1024 * 1024,
 	.rl_rate = 1.0,
@@ -520,9 +534,12 @@ WorkerHeartbeat(int64 epoch)
 	return isnull || alive != 0;
 }
 
-/* Read the APIs' configuration (one transaction); errors leave them refused. */
+/*
+ * Read the APIs' configuration (one transaction); errors leave them refused.
+ * all = false: only the APIs that refuse now (a secret stored since).
+ */
 static void
-WorkerConfigure(MemoryContext cycle_cxt)
+WorkerConfigure(MemoryContext cycle_cxt, bool all)
 {
 	PG_TRY();
 	{
@@ -530,7 +547,11 @@ WorkerConfigure(MemoryContext cycle_cxt)
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		hetzner.timeout_ms = http_timeout_s * 1000;
-		WorkerApiConfigure(&hetzner);
+		stripe.timeout_ms = http_timeout_s * 1000;
+		if (all || hetzner.cfg.refusing[0] != '\0')
+			WorkerApiConfigure(&hetzner);
+		if (all || stripe.cfg.refusing[0] != '\0')
+			WorkerApiConfigure(&stripe);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -556,8 +577,10 @@ static void
 WorkerPublishApis(void)
 {
 	WorkerApiUpdateStatus(&hetzner);
+	WorkerApiUpdateStatus(&stripe);
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
-	memcpy(&wshared->hetzner, &hetzner.status, sizeof(WorkerApiStatus));
+	memcpy(&wshared->api[0], &hetzner.status, sizeof(WorkerApiStatus));
+	memcpy(&wshared->api[1], &stripe.status, sizeof(WorkerApiStatus));
 	LWLockRelease(wshared->lock);
 }
 
@@ -605,6 +628,7 @@ pgext_worker_main(Datum arg)
 	bool		configured = false;
 	uint64		seen_wake = 0;
 	TimestampTz next_heartbeat = 0;
+	TimestampTz next_config = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -686,10 +710,13 @@ pgext_worker_main(Datum arg)
 
 			acting = true;
 			WorkerSetRefusing("");
-			if (!configured)
+			if (!configured || (next_config != 0 && GetCurrentTimestamp() >= next_config))
 			{
-				WorkerConfigure(cycle_cxt);
+				/* all at start and reload; a refused API again every few seconds */
+				WorkerConfigure(cycle_cxt, !configured);
 				configured = true;
+				next_config = hetzner.cfg.refusing[0] || stripe.cfg.refusing[0] ?
+					TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CONFIG_RETRY_MS) : 0;
 			}
 			if (GetCurrentTimestamp() >= next_heartbeat)
 			{
@@ -718,6 +745,9 @@ pgext_worker_main(Datum arg)
 			wait_ms = WorkerMinWait(wait_ms, WorkerApiWaitMs(&hetzner));
 			wait_ms = WorkerMinWait(wait_ms,
 									TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_heartbeat));
+			if (next_config != 0)
+				wait_ms = WorkerMinWait(wait_ms,
+										TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_config));
 		}
 		if (!acting)
 			WorkerDriveEngine(!RecoveryInProgress());
@@ -867,40 +897,47 @@ Datum
 worker_apis(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	WorkerApiStatus st;
+	WorkerApiStatus st[2];
+	static const char *const names[2] = {"hetzner", "stripe"};
 	pid_t		pid;
-	Datum		v[16];
-	bool		n[16] = {0};
 
 	PgextRequirePreload("the background worker");
 	InitMaterializedSRF(fcinfo, 0);
 	LWLockAcquire(wshared->lock, LW_SHARED);
-	memcpy(&st, &wshared->hetzner, sizeof(st));
+	memcpy(st, wshared->api, sizeof(st));
 	pid = wshared->pid;
 	LWLockRelease(wshared->lock);
 
-	v[0] = CStringGetTextDatum("hetzner");
-	v[1] = CStringGetTextDatum(st.base_url);
-	n[1] = st.base_url[0] == '\0';
-	v[2] = CStringGetTextDatum(pid == 0 ? "worker not running" :
-							   st.refusing[0] ? st.refusing : "");
-	n[2] = pid != 0 && st.refusing[0] == '\0';
-	v[3] = Int32GetDatum(st.concurrency);
-	v[4] = Int32GetDatum(st.in_flight);
-	v[5] = Int64GetDatum(st.sent);
-	v[6] = Int64GetDatum(st.no_response);
-	v[7] = Int64GetDatum(st.rate_limited);
-	v[8] = Int64GetDatum(st.report_errors);
-	v[9] = Int64GetDatum(st.rl_limit);
-	n[9] = st.rl_limit < 0;
-	v[10] = Int64GetDatum((int64) floor(st.rl_estimate));
-	n[10] = st.rl_limit < 0;
-	SetTimestamp(&v[11], &n[11], st.rl_reset);
-	SetTimestamp(&v[12], &n[12], st.paused_until);
-	SetTimestamp(&v[13], &n[13], st.next_claim_at);
-	v[14] = CStringGetTextDatum(st.last_error);
-	n[14] = st.last_error[0] == '\0';
-	SetTimestamp(&v[15], &n[15], st.last_error_at);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	for (int i = 0; i < 2; i++)
+	{
+		Datum		v[16];
+		bool		n[16] = {0};
+		WorkerApiStatus *a = &st[i];
+
+		v[0] = CStringGetTextDatum(names[i]);
+		v[1] = CStringGetTextDatum(a->base_url);
+		n[1] = a->base_url[0] == '\0';
+		v[2] = CStringGetTextDatum(pid == 0 ? "worker not running" :
+								   a->refusing[0] ? a->refusing :
+								   a->base_url[0] ? "" : "not configured yet");
+		n[2] = pid != 0 && a->refusing[0] == '\0' && a->base_url[0] != '\0';
+		v[3] = Int32GetDatum(a->concurrency);
+		v[4] = Int32GetDatum(a->in_flight);
+		v[5] = Int64GetDatum(a->sent);
+		v[6] = Int64GetDatum(a->no_response);
+		v[7] = Int64GetDatum(a->rate_limited);
+		v[8] = Int64GetDatum(a->report_errors);
+		v[9] = Int64GetDatum(a->rl_limit);
+		n[9] = a->rl_limit < 0;
+		v[10] = Int64GetDatum((int64) floor(a->rl_estimate));
+		n[10] = a->rl_limit < 0;
+		SetTimestamp(&v[11], &n[11], a->rl_reset);
+		SetTimestamp(&v[12], &n[12], a->paused_until);
+		SetTimestamp(&v[13], &n[13], a->next_claim_at);
+		v[14] = CStringGetTextDatum(a->last_error);
+		n[14] = a->last_error[0] == '\0';
+		SetTimestamp(&v[15], &n[15], a->last_error_at);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, v, n);
+	}
 	return (Datum) 0;
 }
