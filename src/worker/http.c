@@ -658,6 +658,14 @@ ConfigureEasy(Transfer *t)
 	}
 	else
 		SET(CURLOPT_HTTPGET, 1L);
+	/*
+	 * curl resends a request that got no answer on a reused connection (a
+	 * stale keep-alive): harmless for GET/PUT/DELETE, but a POST the server
+	 * did carry out would run twice.  Non-idempotent methods get a fresh
+	 * connection, so that a dead one ends them with "network" instead.
+	 */
+	if (is_post || strcmp(r->method, "PATCH") == 0)
+		SET(CURLOPT_FRESH_CONNECT, 1L);
 	if (!is_post && strcmp(r->method, "GET") != 0)
 		SET(CURLOPT_CUSTOMREQUEST, r->method);
 	else if (!is_post && r->body != NULL)
