@@ -449,6 +449,16 @@ TestFailures(HttpEngine *e, const char *tls_url)
 		  r ? r->error : "never finished");
 	HttpRequestFree(r);
 
+	/* a body that arrives in many pieces: refused part-way (the part is freed) */
+	Control("POST", "/__fake/seed", "{\"count\": 50}", NULL);
+	r = RunOne(e, NewRequest("GET", "/v1/servers?per_page=50", NULL, token, 10000, 1 << 20), 10000, NULL);
+	len = r && r->response ? r->response_len : 0;
+	Check(r && r->http_status == 200 && len > 30000, "a %zu-byte body", len);
+	HttpRequestFree(r);
+	r = RunOne(e, NewRequest("GET", "/v1/servers?per_page=50", NULL, token, 10000, 20000), 10000, NULL);
+	Check(FailedWith(r, "too_large"), "a %zu-byte body, max_response 20000: too_large", len);
+	HttpRequestFree(r);
+
 	Control("POST", "/__fake/faults", "{\"kind\": \"rate_limit\", \"retry_after\": 3, \"count\": 1}", NULL);
 	r = RunOne(e, NewRequest("GET", "/v1/servers", NULL, token, 10000, 1 << 20), 10000, NULL);
 	Check(r && r->http_status == 429 && r->error_code == NULL && r->retry_after == 3 &&
