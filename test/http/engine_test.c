@@ -455,6 +455,9 @@ TestFailures(HttpEngine *e, const char *tls_url)
 	len = r && r->response ? r->response_len : 0;
 	Check(r && r->http_status == 200 && len > 30000, "a %zu-byte body", len);
 	HttpRequestFree(r);
+	r = RunOne(e, NewRequest("GET", "/v1/servers?per_page=50", NULL, token, 10000, SIZE_MAX), 10000, NULL);
+	Check(r && r->http_status == 200 && r->response_len == len, "max_response SIZE_MAX: no limit");
+	HttpRequestFree(r);
 	r = RunOne(e, NewRequest("GET", "/v1/servers?per_page=50", NULL, token, 10000, 20000), 10000, NULL);
 	Check(FailedWith(r, "too_large"), "a %zu-byte body, max_response 20000: too_large", len);
 	HttpRequestFree(r);
