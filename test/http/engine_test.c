@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -294,6 +295,94 @@ ClosedPort(void)
 	}
 	close(s);
 	return ntohs(a.sin_port);
+}
+
+/* A listening socket on 127.0.0.1 (a free port), its port in *port. */
+static int
+Listen(int *port)
+{
+	int			s = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	socklen_t	len = sizeof(a);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (s < 0 || bind(s, (struct sockaddr *) &a, sizeof(a)) != 0 || listen(s, 4) != 0 ||
+		getsockname(s, (struct sockaddr *) &a, &len) != 0)
+	{
+		perror("listen");
+		exit(2);
+	}
+	*port = ntohs(a.sin_port);
+	return s;
+}
+
+/*
+ * A canned answer the fake does not give: 503, Request-Id (no
+ * x-correlation-id), Retry-After as a date, a garbled RateLimit-Limit, a body
+ * ended by closing the connection.  Serves one connection.
+ */
+static void *
+CannedServer(void *arg)
+{
+	int			ls = *(int *) arg;
+	int			c = accept(ls, NULL, NULL);
+	char		req[4096];
+	size_t		got = 0;
+	static const char answer[] =
+		"HTTP/1.1 503 Service Unavailable\r\n"
+		"Request-Id: req-42\r\n"
+		"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+		"RATELIMIT-LIMIT: 12abc\r\n"
+		"ratelimit-remaining:7\r\n"
+		"Connection: close\r\n"
+		"\r\n"
+		"{\"unavailable\": true}";
+
+	if (c < 0)
+		return NULL;
+	while (got < sizeof(req) - 1)
+	{
+		ssize_t		n = read(c, req + got, sizeof(req) - 1 - got);
+
+		if (n <= 0)
+			break;
+		got += n;
+		req[got] = '\0';
+		if (strstr(req, "\r\n\r\n"))
+			break;
+	}
+	if (write(c, answer, sizeof(answer) - 1) < 0)
+		perror("write");
+	close(c);
+	return NULL;
+}
+
+/* Header parsing on an answer the fake does not give. */
+static void
+TestCanned(HttpEngine *e)
+{
+	int			port;
+	int			ls = Listen(&port);
+	pthread_t	th;
+	char		url[128];
+	HttpRequest *r;
+
+	pthread_create(&th, NULL, CannedServer, &ls);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
+	r = RunOne(e, NewRequest("GET", url, NULL, token, 10000, 1 << 20), 10000, NULL);
+	pthread_join(th, NULL);
+	close(ls);
+	Check(r && r->http_status == 503 && r->error_code == NULL && r->response &&
+		  strcmp(r->response, "{\"unavailable\": true}") == 0,
+		  "503 with a body ended by close: a response");
+	Check(r && strcmp(r->correlation_id, "req-42") == 0, "Request-Id when no x-correlation-id (%s)",
+		  r ? r->correlation_id : "");
+	Check(r && r->retry_after == -1, "Retry-After as an HTTP date: -1");
+	Check(r && r->rl_limit == -1 && r->rl_remaining == 7 && r->rl_reset == -1,
+		  "a garbled RateLimit-Limit: -1; remaining without a blank: 7; no reset: -1");
+	HttpRequestFree(r);
 }
 
 /* Basic calls: GET with the bearer, headers seen by the fake, POST, DELETE, 401. */
@@ -630,6 +719,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	TestBasics(e);
+	TestCanned(e);
 	TestConcurrent(e, count);
 	TestFailures(e, argc > 4 ? argv[4] : NULL);
 	HttpEngineDestroy(e);

@@ -27,7 +27,7 @@ fail() {
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 gcc -Wall -Wextra -Werror -g -O1 -I"$root/src" "$root/src/worker/http.c" \
-  "$root/test/http/engine_test.c" -o "$work/engine_test" -lcurl
+  "$root/test/http/engine_test.c" -o "$work/engine_test" -lcurl -lpthread
 
 # wait_port FILE: the port a server wrote to FILE (up to 10 s)
 wait_port() {
