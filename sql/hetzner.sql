@@ -117,7 +117,10 @@ SELECT pg_temp.answer(1, 503, '{"error":{"code":"unavailable","message":"try lat
 SELECT n, method, path FROM pg_temp.claim(:'t'::timestamptz + interval '4 minutes');
 SELECT pg_temp.answer(1, 200, '{"actions":[]}', :'t'::timestamptz + interval '4 minutes') AS outcomes;
 SELECT n, method, path FROM pg_temp.claim(:'t'::timestamptz + interval '4 minutes');
-SELECT pg_temp.answer(1, 200, '{"servers":[{"id":5090,"name":"x","status":"running"}]}', :'t'::timestamptz + interval '4 minutes') AS outcome;
+-- a listed server of another name is not this one
+SELECT pg_temp.answer(1, 200, format('{"servers":[{"id":5091,"name":"pgext-0000000000000000","status":"running"},{"id":5090,"name":"%s","status":"running"}]}',
+                                     pgext.server_name('hz-p')), :'t'::timestamptz + interval '4 minutes') AS outcome;
+SELECT hetzner_id, state FROM pgext.servers WHERE id = :sp;
 
 -- 4. Capacity: a 412 marks (location, server type) cold and tries the next location;
 -- another server skips the cold location; when all are cold the create waits (not failed)
@@ -152,17 +155,17 @@ SELECT pgext.hetzner_response(ref, 201, format('{"server":{"id":%s,"status":"run
 -- not found (created again); never a blind second create
 SELECT pgext.server_request(:'pay', 'hz-7', :'spec') AS s7 \gset
 SELECT pgext.server_request(:'pay', 'hz-8', :'spec') AS s8 \gset
-SELECT pg_catalog.now() + interval '20 minutes' AS t \gset
+SELECT pg_catalog.now() + interval '30 minutes' AS t \gset
 SELECT n, method, path FROM pg_temp.claim(:'t', '{normal}');
 SELECT pg_temp.answer_polls(:'t') AS polls;
 SELECT pg_temp.answer(1, NULL, NULL, :'t', '{"duration_ms": 30000, "correlation_id": null, "error": {"code": "timeout", "message": "Operation timed out"}}') AS no_answer,
        pg_temp.answer(2, 201, '{"server": {"id": 50', :'t') AS truncated;
 SELECT id, next_action, create_unknown, attempts, last_error FROM pgext.servers WHERE id IN (:s7, :s8) ORDER BY id;
 SELECT count(*) AS sent FROM pg_temp.claim(:'t'::timestamptz + interval '10 seconds', '{normal}');
-SELECT n, method, path, ref ->> 'attempt' AS attempt FROM sent ORDER BY n;
-SELECT pg_temp.answer(1, 200, format('{"servers":[{"id":5007,"name":"%s","status":"running","public_net":{"ipv4":{"ip":"203.0.113.77"}}}],"meta":{"pagination":{"page":1}}}',
-                                     pgext.server_name('hz-7')), :'t'::timestamptz + interval '10 seconds') AS found,
-       pg_temp.answer(2, 200, '{"servers":[],"meta":{"pagination":{"page":1}}}', :'t'::timestamptz + interval '10 seconds') AS not_found;
+SELECT (ref ->> 'server')::int AS server, method, path, ref ->> 'attempt' AS attempt FROM sent ORDER BY 1;
+SELECT pg_temp.answer_for(:s7, 200, format('{"servers":[{"id":5007,"name":"%s","status":"running","public_net":{"ipv4":{"ip":"203.0.113.77"}}}],"meta":{"pagination":{"page":1}}}',
+                                           pgext.server_name('hz-7')), :'t'::timestamptz + interval '10 seconds') AS found,
+       pg_temp.answer_for(:s8, 200, '{"servers":[],"meta":{"pagination":{"page":1}}}', :'t'::timestamptz + interval '10 seconds') AS not_found;
 SELECT id, state, hetzner_id, ipv4, next_action, create_unknown FROM pgext.servers WHERE id IN (:s7, :s8) ORDER BY id;
 SELECT from_state, to_state, reason FROM pgext.server_history WHERE server_id = :s7 AND from_state IS NOT NULL ORDER BY id;
 SELECT n, method, path FROM pg_temp.claim(:'t'::timestamptz + interval '10 seconds', '{normal}');

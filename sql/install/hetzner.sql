@@ -255,6 +255,8 @@ BEGIN
                                        'method', method, 'path', path);
   IF s.claimed_action = 'create' THEN
     ref := ref || pg_catalog.jsonb_build_object('location', s.location, 'server_type', s.spec ->> 'server_type');
+  ELSIF s.claimed_action = 'lookup' THEN
+    ref := ref || pg_catalog.jsonb_build_object('name', s.name);
   END IF;
 END
 $$;
@@ -865,6 +867,12 @@ BEGIN
       ON CONFLICT (location, server_type) DO UPDATE
         SET cold_until = EXCLUDED.cold_until, marked_at = EXCLUDED.marked_at, hits = c.hits + 1,
             last_error = EXCLUDED.last_error;
+    END IF;
+    IF $1 ->> 'action' = 'lookup' AND pg_catalog.jsonb_typeof(resp -> 'servers') = 'array' THEN
+      -- only a server of exactly that name is this one
+      resp := pg_catalog.jsonb_set(resp, '{servers}',
+                COALESCE((SELECT pg_catalog.jsonb_agg(e) FROM pg_catalog.jsonb_array_elements(resp -> 'servers') e
+                           WHERE e ->> 'name' = $1 ->> 'name'), '[]'));
     END IF;
     RETURN pgext.server_report(($1 ->> 'server')::bigint, $1 ->> 'action', resp, ($1 ->> 'claim')::bigint, $5);
   ELSIF kind = 'poll' THEN
