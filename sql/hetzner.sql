@@ -327,6 +327,13 @@ SELECT pgext.hetzner_reconcile_start(:'t8'::timestamptz + interval '2 days') AS 
 SELECT pgext.hetzner_reconcile_start(:'t8'::timestamptz + interval '2 days 59 minutes') AS while_open,
        pgext.hetzner_reconcile_start(:'t8'::timestamptz + interval '2 days 1 hour') > :run4 AS after_an_hour;
 SELECT id = :run4 AS run4, outcome FROM pgext.hetzner_reconcile_runs WHERE id = :run4;
+-- a list without any of ours (a token of another project?) fails nothing: an alert says so
+SELECT count(*) FILTER (WHERE state = 'failed') AS failed_before FROM pgext.servers;
+SELECT n, path FROM pg_temp.claim(:'t8'::timestamptz + interval '2 days 1 hour', '{reconcile}');
+SELECT pg_temp.answer(1, 200, '{"servers":[],"meta":{"pagination":{"page":1,"next_page":null}}}', :'t8'::timestamptz + interval '2 days 1 hour') AS outcome;
+SELECT outcome ->> 'vanished' AS vanished, outcome ->> 'vanished_held' AS held FROM pgext.hetzner_reconcile_runs ORDER BY id DESC LIMIT 1;
+SELECT count(*) FILTER (WHERE state = 'failed') AS failed_after FROM pgext.servers;
+SELECT code, detail - 'run' AS detail FROM pgext.alerts ORDER BY id DESC LIMIT 1;
 
 -- 9. Retention of the call log
 SELECT count(*) > 0 AS have_calls FROM pgext.api_calls;
