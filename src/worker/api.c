@@ -94,6 +94,24 @@ ApiBudgetEstimate(WorkerApi *api, TimestampTz now)
 	return est - api->sent_since;
 }
 
+/*
+ * Refill the self-imposed request rate (APIs that send no RateLimit
+ * headers, e.g. Stripe): up to one second's worth of requests in the bucket.
+ */
+static void
+ApiRefillRate(WorkerApi *api, TimestampTz now)
+{
+	double		rps = api->max_rps ? api->max_rps() : 0;
+
+	if (rps <= 0)
+		return;
+	if (api->rate_at != 0)
+		api->rate_tokens += rps * (double) (now - api->rate_at) / USECS_PER_SEC;
+	if (api->rate_at == 0 || api->rate_tokens > rps)
+		api->rate_tokens = rps;
+	api->rate_at = now;
+}
+
 /* How many requests of class c the budget allows now. */
 static double
 ApiClassAllowance(WorkerApi *api, int c, double est)
@@ -106,7 +124,7 @@ ApiClassAllowance(WorkerApi *api, int c, double est)
 /* One claimed request, copied out of SPI memory with malloc for the engine. */
 static HttpRequest *
 ApiNewRequest(WorkerApi *api, int cls, const char *ref, const char *method,
-			  const char *path, const char *body)
+			  const char *path, const char *body, const char *idem)
 {
 	HttpRequest *r = calloc(1, sizeof(HttpRequest));
 	ApiTag	   *tag = calloc(1, sizeof(ApiTag));
@@ -124,6 +142,7 @@ ApiNewRequest(WorkerApi *api, int cls, const char *ref, const char *method,
 		snprintf(r->url, ulen, "%s%s", api->cfg.base_url, path);
 	r->body = body ? strdup(body) : NULL;
 	r->bearer = strdup(api->cfg.token);
+	r->idempotency_key = idem ? strdup(idem) : NULL;
 	r->timeout_ms = api->timeout_ms;
 	r->max_response = api->max_response;
 	tag->api = api;
@@ -131,7 +150,7 @@ ApiNewRequest(WorkerApi *api, int cls, const char *ref, const char *method,
 	tag->ref = strdup(ref);
 	r->user = tag;
 	if (r->method == NULL || r->url == NULL || (body && r->body == NULL) || r->bearer == NULL ||
-		tag->ref == NULL)
+		(idem && r->idempotency_key == NULL) || tag->ref == NULL)
 	{
 		free(tag->ref);
 		free(tag);
@@ -197,11 +216,13 @@ ApiClaim(WorkerApi *api, int64 epoch, int free_slots, double *allow,
 			char	   *method = SPI_getvalue(tup, desc, 3);
 			char	   *path = SPI_getvalue(tup, desc, 4);
 			char	   *body = SPI_getvalue(tup, desc, 5);
+			/* an optional sixth column: the Idempotency-Key of a POST */
+			char	   *idem = desc->natts >= 6 ? SPI_getvalue(tup, desc, 6) : NULL;
 			HttpRequest *r;
 
 			if (ref == NULL || method == NULL || path == NULL)
 				elog(ERROR, "%s claim returned a request without ref, method or path", api->cfg.name);
-			r = ApiNewRequest(api, c, ref, method, path, body);
+			r = ApiNewRequest(api, c, ref, method, path, body, idem);
 			if (r == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
 			out[n++] = r;
@@ -243,10 +264,20 @@ WorkerApiPump(WorkerApi *api, HttpEngine *engine, int64 epoch)
 		return;
 	}
 	est = ApiBudgetEstimate(api, now);
+	ApiRefillRate(api, now);
 	for (int c = 0; c < API_NUM_CLASSES; c++)
 	{
 		allow[c] = ApiClassAllowance(api, c, est);
+		if (api->max_rps && api->max_rps() > 0)
+			allow[c] = Min(allow[c], floor(api->rate_tokens));
 		any |= allow[c] >= 1;
+	}
+	if (!any && api->max_rps && api->max_rps() > 0 && api->rate_tokens < 1)
+	{
+		/* the self-imposed rate: wait for the next token */
+		api->next_claim_at = TimestampTzPlusMilliseconds(now,
+														 (int64) Max((1.0 - api->rate_tokens) / api->max_rps() * 1000, 1));
+		return;
 	}
 	if (!any)
 	{
@@ -301,6 +332,7 @@ WorkerApiPump(WorkerApi *api, HttpEngine *engine, int64 epoch)
 			continue;
 		}
 		api->sent_since++;
+		api->rate_tokens -= 1;
 		api->status.sent++;
 	}
 

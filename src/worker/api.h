@@ -46,10 +46,12 @@ typedef struct WorkerApi
 {
 	WorkerApiConfig cfg;
 	const char *url_setting;	/* e.g. "pgext.hetzner_api_url" */
-	const char *claim_sql;		/* $1 epoch, $2 limit, $3 classes text[] */
+	const char *claim_sql;		/* $1 epoch, $2 limit, $3 classes text[]; columns ref,
+								 * class, method, path, body[, idempotency_key] */
 	const char *response_sql;	/* $1 ref jsonb, $2 status int, $3 body text, $4 meta jsonb */
 	const char *next_due_sql;	/* no arguments; one timestamptz (NULL: nothing queued) */
 	int		   *concurrency;	/* the setting */
+	double		(*max_rps) (void);	/* self-imposed requests per second (NULL/0: none) */
 	int			timeout_ms;
 	size_t		max_response;
 	/* budget */
@@ -60,6 +62,8 @@ typedef struct WorkerApi
 	TimestampTz rl_reset;
 	int			sent_since;
 	TimestampTz paused_until;
+	double		rate_tokens;	/* requests the self-imposed rate allows now */
+	TimestampTz rate_at;
 	/* scheduling */
 	int			in_flight;
 	TimestampTz next_claim_at;	/* 0: claim now */

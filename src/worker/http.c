@@ -601,6 +601,26 @@ BuildHeaders(const HttpRequest *r)
 		FreeHeaders(h);
 		return NULL;
 	}
+	if (r->idempotency_key != NULL)
+	{
+		size_t		len = strlen(r->idempotency_key) + sizeof("Idempotency-Key: ");
+		char	   *line = malloc(len);
+		int			ok;
+
+		if (line == NULL)
+		{
+			FreeHeaders(h);
+			return NULL;
+		}
+		snprintf(line, len, "Idempotency-Key: %s", r->idempotency_key);
+		ok = AddHeader(&h, line);
+		free(line);
+		if (!ok)
+		{
+			FreeHeaders(h);
+			return NULL;
+		}
+	}
 	if (r->bearer != NULL)
 	{
 		static const char prefix[] = "Authorization: Bearer ";
@@ -700,6 +720,8 @@ HttpEngineSubmit(HttpEngine *e, HttpRequest *r)
 		fail = "invalid request: timeout_ms must be positive";
 	else if (r->bearer != NULL && !BearerAllowed(r->bearer))
 		fail = "invalid request: the bearer token has control characters";
+	else if (r->idempotency_key != NULL && !BearerAllowed(r->idempotency_key))
+		fail = "invalid request: the idempotency key has control characters";
 	if (fail != NULL)
 	{
 		SetError(r, "network", fail, fail);
@@ -831,6 +853,7 @@ HttpRequestFree(HttpRequest *r)
 	free(r->url);
 	free(r->body);
 	free(r->bearer);
+	free(r->idempotency_key);
 	free(r->response);
 	free(r);
 }

@@ -26,6 +26,7 @@ typedef struct HttpRequest
 	char	   *url;			/* full URL: http or https only */
 	char	   *body;			/* request body or NULL; sent as application/json */
 	char	   *bearer;			/* "Authorization: Bearer" token or NULL; wiped on free */
+	char	   *idempotency_key;	/* "Idempotency-Key" header (Stripe POSTs) or NULL */
 	long		timeout_ms;		/* whole-request timeout (> 0) */
 	size_t		max_response;	/* bytes; a larger body ends the transfer: "too_large" */
 	void	   *user;			/* the caller's */

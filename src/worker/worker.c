@@ -57,6 +57,7 @@
 #include "common/preload.h"
 #include "common/wake.h"
 #include "settings.h"
+#include "webhooks/webhooks.h"
 #include "worker/api.h"
 #include "worker/http.h"
 #include "worker/worker.h"
@@ -111,6 +112,12 @@ static WorkerTask tasks[] = {
 	{"hetzner_reconcile", "SELECT pgext.hetzner_reconcile_start()", "pgext.hetzner_reconcile_interval",
 	"Seconds between reconciliations of Hetzner's servers with pgext.servers (0 = only on demand).", 3600,
 	"hetzner"},
+	{"stripe_reconcile", "SELECT pgext.stripe_reconcile_start()", "pgext.stripe_reconcile_interval",
+	"Seconds between reconciliations of Stripe's subscriptions with pgext (0 = only on demand).", 86400,
+	"stripe"},
+	{"stripe_events", "SELECT pgext.stripe_events_start()", "pgext.stripe_events_interval",
+	"Seconds between fetches of Stripe events that never arrived as webhooks (0 = only on demand).", 3600,
+	"stripe"},
 };
 
 #define NUM_TASKS ((int) lengthof(tasks))
@@ -139,12 +146,14 @@ typedef struct WorkerShared
 	uint64		wake_seq;		/* bumped by every wake-up an app asks for */
 	int64		epoch;			/* the worker's epoch, 0 before it begins */
 	WorkerTaskState task[NUM_TASKS];
-	WorkerApiStatus api[2];		/* hetzner, stripe */
+	WorkerApiStatus api[2];		/* apis[] below: hetzner, stripe */
 } WorkerShared;
 
 static WorkerShared *wshared = NULL;
 static bool worker_enabled = true;
 static int	hetzner_concurrency = 5;
+static int	stripe_concurrency = 4;
+static int	stripe_rps = 0;
 static int	http_timeout_s = 30;
 
 /* The Hetzner API as the worker drives it (the worker process only). */
@@ -160,16 +169,38 @@ static WorkerApi hetzner = {
 };
 
 /*
- * The Stripe API: its configuration is checked (key present, live/test
- * matching pgext.stripe_livemode); its tasks come with Stripe sync.
+ * Stripe's read rate: pgext.stripe_requests_per_second, or when 0 about 20
+ * per second in live mode and 10 in test mode (Stripe's limits are 100 and
+ * 25; the rest is left to the application's own calls).
+ */
+static double
+StripeMaxRps(void)
+{
+	if (stripe_rps > 0)
+		return stripe_rps;
+	return pgext_stripe_livemode ? 20 : 10;
+}
+
+/*
+ * The Stripe API: the key must match pgext.stripe_livemode; its lists are
+ * read at a self-imposed rate (Stripe sends no budget headers).
  */
 static WorkerApi stripe = {
 	.cfg = {.name = "stripe", .secret_name = "stripe:api_key"},
 	.url_setting = "pgext.stripe_api_url",
-	.concurrency = &hetzner_concurrency,
-	.max_response = 8 * 1024 * 1024,
+	.claim_sql = "SELECT ref, class, method, path, body FROM pgext.stripe_claim($1, $2, $3)",
+	.response_sql = "SELECT pgext.stripe_response($1, $2, $3, $4)",
+	.next_due_sql = "SELECT pgext.stripe_next_due()",
+	.concurrency = &stripe_concurrency,
+	.max_rps = StripeMaxRps,
+	.max_response = 16 * 1024 * 1024,
 	.rl_rate = 1.0,
 };
+
+/* Every API the worker drives. */
+static WorkerApi *const apis[] = {&hetzner, &stripe};
+
+#define NUM_APIS ((int) lengthof(apis))
 
 static HttpEngine *engine = NULL;
 
@@ -226,6 +257,15 @@ WorkerInit(void)
 	DefineCustomIntVariable("pgext.hetzner_concurrency",
 							"Most Hetzner API calls the worker has in flight at once.",
 							NULL, &hetzner_concurrency, 5, 1, 10000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgext.stripe_concurrency",
+							"Most Stripe API calls the worker has in flight at once.",
+							NULL, &stripe_concurrency, 4, 1, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("pgext.stripe_requests_per_second",
+							"Most Stripe API calls the worker starts per second.",
+							"0: 20 in live mode, 10 in test mode (Stripe allows 100 and 25; the rest is the application's).",
+							&stripe_rps, 0, 0, 100,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("pgext.http_timeout",
 							"Timeout of one API call made by the worker (connect, send, receive).",
@@ -337,6 +377,18 @@ WorkerExtensionPresent(void)
 	return present;
 }
 
+/* The API of that name, or NULL. */
+static WorkerApi *
+WorkerApiByName(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (int i = 0; i < NUM_APIS; i++)
+		if (strcmp(apis[i]->cfg.name, name) == 0)
+			return apis[i];
+	return NULL;
+}
+
 /*
  * Run one task as its own transaction.  An error is caught: the transaction
  * is aborted, the message logged and kept in the task's status row.
@@ -348,14 +400,14 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 	char		error[WORKER_ERROR_LEN] = "";
 	TimestampTz now;
 	WorkerTaskState *st = &wshared->task[i];
+	WorkerApi  *volatile api = WorkerApiByName(tasks[i].api);
 
-	if (tasks[i].api && strcmp(tasks[i].api, "hetzner") == 0 &&
-		(hetzner.cfg.refusing[0] != '\0' || hetzner.cfg.token == NULL))
+	if (api != NULL && (api->cfg.refusing[0] != '\0' || api->cfg.token == NULL))
 	{
 		/* not a run: it stays due and runs once the API may be called */
 		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 		snprintf(st->last_error, WORKER_ERROR_LEN, "waiting: the %s API is refused: %s",
-				 tasks[i].api, hetzner.cfg.refusing);
+				 tasks[i].api, api->cfg.refusing);
 		st->next_run_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CONFIG_RETRY_MS);
 		LWLockRelease(wshared->lock);
 		return;
@@ -403,8 +455,8 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 		TimestampTzPlusMilliseconds(now, (int64) tasks[i].interval_s * 1000);
 	LWLockRelease(wshared->lock);
 	/* a task may have queued API work (a reconciliation's first page) */
-	if (ok && tasks[i].api)
-		hetzner.next_claim_at = 0;
+	if (ok && api)
+		api->next_claim_at = 0;
 }
 
 /*
@@ -550,12 +602,12 @@ WorkerConfigure(MemoryContext cycle_cxt, bool all)
 		SetCurrentStatementStartTimestamp();
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		hetzner.timeout_ms = http_timeout_s * 1000;
-		stripe.timeout_ms = http_timeout_s * 1000;
-		if (all || hetzner.cfg.refusing[0] != '\0')
-			WorkerApiConfigure(&hetzner);
-		if (all || stripe.cfg.refusing[0] != '\0')
-			WorkerApiConfigure(&stripe);
+		for (int i = 0; i < NUM_APIS; i++)
+		{
+			apis[i]->timeout_ms = http_timeout_s * 1000;
+			if (all || apis[i]->cfg.refusing[0] != '\0')
+				WorkerApiConfigure(apis[i]);
+		}
 		PopActiveSnapshot();
 		CommitTransactionCommand();
 	}
@@ -580,11 +632,11 @@ WorkerConfigure(MemoryContext cycle_cxt, bool all)
 static void
 WorkerPublishApis(void)
 {
-	WorkerApiUpdateStatus(&hetzner);
-	WorkerApiUpdateStatus(&stripe);
+	for (int i = 0; i < NUM_APIS; i++)
+		WorkerApiUpdateStatus(apis[i]);
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
-	memcpy(&wshared->api[0], &hetzner.status, sizeof(WorkerApiStatus));
-	memcpy(&wshared->api[1], &stripe.status, sizeof(WorkerApiStatus));
+	for (int i = 0; i < NUM_APIS; i++)
+		memcpy(&wshared->api[i], &apis[i]->status, sizeof(WorkerApiStatus));
 	LWLockRelease(wshared->lock);
 }
 
@@ -601,13 +653,29 @@ WorkerDriveEngine(bool may_report)
 	HttpEngineDrive(engine);
 	while ((r = HttpEngineNextDone(engine)) != NULL)
 	{
-		if (WorkerApiOwns(&hetzner, r))
-			WorkerApiFinished(&hetzner, r);
+		WorkerApi  *owner = NULL;
+
+		for (int i = 0; i < NUM_APIS && owner == NULL; i++)
+			if (WorkerApiOwns(apis[i], r))
+				owner = apis[i];
+		if (owner)
+			WorkerApiFinished(owner, r);
 		else
 			HttpRequestFree(r);
 	}
 	if (may_report)
-		WorkerApiReport(&hetzner);
+		for (int i = 0; i < NUM_APIS; i++)
+			WorkerApiReport(apis[i]);
+}
+
+/* Whether some API refuses now (its configuration is read again soon). */
+static bool
+WorkerAnyApiRefused(void)
+{
+	for (int i = 0; i < NUM_APIS; i++)
+		if (apis[i]->cfg.refusing[0] != '\0')
+			return true;
+	return false;
 }
 
 /* The smaller of two waits in milliseconds (-1 = forever). */
@@ -719,7 +787,7 @@ pgext_worker_main(Datum arg)
 				/* all at start and reload; a refused API again every few seconds */
 				WorkerConfigure(cycle_cxt, !configured);
 				configured = true;
-				next_config = hetzner.cfg.refusing[0] || stripe.cfg.refusing[0] ?
+				next_config = WorkerAnyApiRefused() ?
 					TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CONFIG_RETRY_MS) : 0;
 			}
 			if (GetCurrentTimestamp() >= next_heartbeat)
@@ -741,12 +809,16 @@ pgext_worker_main(Datum arg)
 			if (wake != seen_wake)
 			{
 				seen_wake = wake;
-				hetzner.next_claim_at = 0;
+				for (int i = 0; i < NUM_APIS; i++)
+					apis[i]->next_claim_at = 0;
 			}
 			wait_ms = WorkerRunDue(cycle_cxt);
 			WorkerDriveEngine(true);
-			WorkerApiPump(&hetzner, engine, epoch);
-			wait_ms = WorkerMinWait(wait_ms, WorkerApiWaitMs(&hetzner));
+			for (int i = 0; i < NUM_APIS; i++)
+			{
+				WorkerApiPump(apis[i], engine, epoch);
+				wait_ms = WorkerMinWait(wait_ms, WorkerApiWaitMs(apis[i]));
+			}
 			wait_ms = WorkerMinWait(wait_ms,
 									TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_heartbeat));
 			if (next_config != 0)
