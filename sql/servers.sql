@@ -30,7 +30,7 @@ EXCEPTION WHEN OTHERS THEN
   END LOOP;
   RETURN m;
 END $$;
-\set spec '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1","nbg1"],"user_data":"#!/bin/sh\\necho hello\\n"}'
+\set spec '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1","nbg1"],"user_data":"#!/bin/sh\\necho hello\\n","health":{"url":"http://{ipv4}:8080/health"}}'
 \set spec2 '{"server_type":"cx32","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#!/bin/sh\\necho hello\\n"}'
 
 -- 1. The Hetzner name: 'pgext-' + 16 hex of sha256(provision_key), a hostname label
@@ -43,7 +43,7 @@ SELECT pgext.server_request(:'pay', 'agent-1', :'spec') AS s1 \gset
 SELECT pgext.server_request(:'pay', 'agent-1', :'spec') = :s1 AS same_id;
 -- the same spec written differently is the same spec
 SELECT pgext.server_request(:'pay', 'agent-1',
-  '{"user_data":"#!/bin/sh\necho hello\n", "locations":["fsn1","nbg1"], "image":"ubuntu-24.04", "server_type":"cx22"}') = :s1 AS same_id;
+  '{"health": {"url": "http://{ipv4}:8080/health"}, "user_data":"#!/bin/sh\necho hello\n", "locations":["fsn1","nbg1"], "image":"ubuntu-24.04", "server_type":"cx22"}') = :s1 AS same_id;
 SELECT state, desired_state, next_action, attempts, name = pgext.server_name('agent-1') AS named,
        state_reason, location, hetzner_id FROM pgext.servers WHERE id = :s1;
 SELECT from_state, to_state, reason, actor = session_user AS by_caller FROM pgext.server_history WHERE server_id = :s1;
@@ -116,7 +116,8 @@ SELECT from_state, to_state, reason, actor, at - :'t'::timestamptz AS after
 SELECT kind, server_id = :s1 AS s1, until = (SELECT active_since FROM pgext.servers WHERE id = :s1) AS until_active_since, detail
   FROM pgext.outbox WHERE server_id = :s1 ORDER BY id;
 
--- 5. Location fallback, a failed create, cleanup and the retry
+-- 5. Location fallback; no capacity anywhere waits and starts the list again (it does not
+-- fail for that); the requested timeout fails it; cleanup and the retry
 SELECT pgext.server_request(:'pay', 'agent-4', :'spec') AS s4 \gset
 SELECT pg_catalog.now() + interval '1 minute' AS t \gset
 SELECT action, location FROM pgext.server_claim('w1', 10, '2 minutes', :'t');
@@ -125,6 +126,16 @@ SELECT pgext.server_report(:s4, 'create', '{"http_status":412,"error":{"code":"r
 SELECT action, location, attempts FROM pgext.server_claim('w1', 10, '2 minutes', :'t');
 SELECT claim AS c FROM pgext.servers WHERE id = :s4 \gset
 SELECT pgext.server_report(:s4, 'create', '{"http_status":412,"error":{"code":"resource_unavailable","message":"error during placement"}}', :c, :'t');
+SELECT state, next_action, location_index, capacity_rounds, create_unknown,
+       next_attempt_at - :'t'::timestamptz BETWEEN '15 seconds' AND '30 seconds' AS backoff_ok, last_error
+  FROM pgext.servers WHERE id = :s4;
+SELECT count(*) AS due_early FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '14 seconds');
+SELECT action, location FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '30 seconds');
+SELECT claim AS c FROM pgext.servers WHERE id = :s4 \gset
+SELECT pgext.server_report(:s4, 'create', '{"http_status":412,"error":{"code":"resource_unavailable","message":"error during placement"}}', :c, :'t'::timestamptz + interval '30 seconds');
+-- the requested timeout fails it in the end
+SELECT state_since + interval '5 minutes' AS t FROM pgext.servers WHERE id = :s4 \gset
+SELECT pgext.server_reconcile(:'t') AS changed;
 SELECT state, state_reason, needs_cleanup, next_action, retry_at - :'t'::timestamptz BETWEEN '30 seconds' AND '60 seconds' AS backoff_ok
   FROM pgext.servers WHERE id = :s4;
 -- a create was handed out, so one may exist by that name: look it up before retrying
@@ -159,11 +170,13 @@ SELECT pgext.server_report(:s5, 'create', '{"http_status":429,"retry_after":30,"
 SELECT state, attempts, next_attempt_at - :'t'::timestamptz AS wait, last_error FROM pgext.servers WHERE id = :s5;
 SELECT action, attempts FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '30 seconds');
 SELECT claim AS c FROM pgext.servers WHERE id = :s5 \gset
+-- a 5xx to a create leaves its outcome unknown: the next step is a lookup by name, with backoff
 SELECT pgext.server_report(:s5, 'create', '{"http_status":503}', :c, :'t');
-SELECT attempts, next_attempt_at - :'t'::timestamptz >= '2 seconds' AND next_attempt_at - :'t'::timestamptz < '4 seconds' AS backoff_ok,
+SELECT next_action, create_unknown, attempts,
+       next_attempt_at - :'t'::timestamptz >= '2 seconds' AND next_attempt_at - :'t'::timestamptz < '4 seconds' AS backoff_ok,
        last_error FROM pgext.servers WHERE id = :s5;
-SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '4 seconds') \gset
-SELECT pgext.server_report(:s5, 'create', '{"error":{"code":"network","message":"connection reset"}}', :c, :'t');
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '4 seconds') \gset
+SELECT :'action' AS action, pgext.server_report(:s5, 'lookup', '{"error":{"code":"network","message":"connection reset"}}', :c, :'t');
 SELECT attempts, next_attempt_at - :'t'::timestamptz >= '4 seconds' AND next_attempt_at - :'t'::timestamptz < '8 seconds' AS backoff_ok
   FROM pgext.servers WHERE id = :s5;
 -- 8. A claim not reported in time is taken back; the late report is stale
@@ -171,8 +184,12 @@ SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamp
 SELECT count(*) AS during_lease FROM pgext.server_claim('w2', 10, '2 minutes', :'t'::timestamptz + interval '2 minutes');
 SELECT claim AS c2, attempts FROM pgext.server_claim('w2', 10, '2 minutes', :'t'::timestamptz + interval '2 minutes 10 seconds') \gset
 SELECT :c2 > :c AS new_claim, :attempts AS attempts, last_error FROM pgext.servers WHERE id = :s5;
-SELECT pgext.server_report(:s5, 'create', '{"http_status":201,"server":{"id":1}}', :c, :'t');
-SELECT pgext.server_report(:s5, 'create', '{"http_status":422,"error":{"code":"invalid_input","message":"invalid image"}}', :c2, :'t');
+SELECT pgext.server_report(:s5, 'lookup', '{"http_status":200,"servers":[{"id":1}]}', :c, :'t');
+-- nothing by that name: the create is queued again; a refused create fails
+SELECT pgext.server_report(:s5, 'lookup', '{"http_status":200,"servers":[]}', :c2, :'t');
+SELECT state, next_action, create_unknown FROM pgext.servers WHERE id = :s5;
+SELECT claim AS c, action FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '2 minutes 10 seconds') \gset
+SELECT :'action' AS action, pgext.server_report(:s5, 'create', '{"http_status":422,"error":{"code":"invalid_input","message":"invalid image"}}', :c, :'t');
 SELECT state, state_reason, needs_cleanup, next_action FROM pgext.servers WHERE id = :s5;
 SELECT claim AS c FROM pgext.server_claim('w1', 10, '2 minutes', :'t'::timestamptz + interval '3 minutes') \gset
 SELECT pgext.server_report(:s5, 'lookup', '{"http_status":200,"servers":[{"id":4713,"name":"x","status":"running"}]}', :c, :'t');

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contrib
       postgresql-common libcurl4-openssl-dev libssl-dev libyaml-dev libipc-run-perl
-      perl python3 openssl clang libclang-rt-14-dev curl)
+      perl python3 openssl clang libclang-rt-14-dev curl valgrind)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

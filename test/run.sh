@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # All tests: pg_regress, isolation and TAP, against throwaway clusters, then a
-# short fuzz run of the PG-free parsers (test/fuzz/run.sh).  Ends with one summary line
+# short fuzz run of the PG-free parsers (test/fuzz/run.sh) and the HTTP engine
+# test (test/http/run.sh).  Ends with one summary line
 # "N passed, N failed" counted from what each runner printed.
 # Usage (as root on Debian 12):  bash test/run.sh
 # A subset, for development (no fuzz run):
@@ -51,6 +52,20 @@ passed=$((passed + $(grep -c '^pgext: .* fuzzing passed' <<<"$fuzz_log" || true)
 if [ $fuzz_status -ne 0 ]; then
   failed=$((failed + $(grep -c '^pgext: .* fuzzing FAILED' <<<"$fuzz_log" || true)))
   [ "$failed" -gt 0 ] || failed=1
+fi
+
+# The worker's HTTP engine (PG-free) against the fake Hetzner API, 1000
+# concurrent requests, then under valgrind; one test.
+http_status=0
+http_log=$(bash "$PGEXT_ROOT/test/http/run.sh" 2>&1) || http_status=$?
+echo "$http_log"
+if [ $http_status -eq 0 ] && grep -q '^pgext: http engine test passed' <<<"$http_log"; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+fi
+
+if [ $fuzz_status -ne 0 ] || [ $http_status -ne 0 ]; then
   echo "$passed passed, $failed failed"
   exit 1
 fi

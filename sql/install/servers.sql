@@ -6,6 +6,7 @@
 -- The allowed state changes, in one place.  The state trigger below checks
 -- every write against it (pgext's functions, an operator's direct UPDATE).
 --   requested -> creating -> configuring -> active <-> paused -> deleting -> deleted
+--   creating -> active directly when the spec has no health check
 --   failed: from every working state; from failed a create is retried
 --   (requested), a server that may exist is deleted (deleting), or nothing
 --   was ever created (deleted).
@@ -17,7 +18,7 @@ CREATE TABLE pgext.server_transitions (
 );
 INSERT INTO pgext.server_transitions (from_state, to_state) VALUES
   ('requested', 'creating'), ('requested', 'failed'), ('requested', 'deleting'), ('requested', 'deleted'),
-  ('creating', 'configuring'), ('creating', 'failed'), ('creating', 'deleting'),
+  ('creating', 'configuring'), ('creating', 'active'), ('creating', 'failed'), ('creating', 'deleting'),
   ('configuring', 'active'), ('configuring', 'failed'), ('configuring', 'deleting'),
   ('active', 'paused'), ('active', 'failed'), ('active', 'deleting'),
   ('paused', 'active'), ('paused', 'failed'), ('paused', 'deleting'),
@@ -40,6 +41,12 @@ INSERT INTO pgext.server_transitions (from_state, to_state) VALUES
 --   claimed_by / claimed_until / claimed_action   the claim in progress
 --   location_index   which of spec.locations a create tries (capacity fallback)
 --   create_sent      a create was handed out: a server may exist by that name
+--   create_unknown   a create was handed out and its answer never arrived (no
+--                    response, 5xx, unreadable, or its claim was taken back):
+--                    the server is looked up by name before any new create
+--   capacity_rounds  times every location was out of capacity (the backoff)
+--   hetzner_status   the server's status at Hetzner when last seen (lookup,
+--                    reconcile list); a power state that drifted is corrected
 --   create_retries   failed creates retried so far; retry_at: the next one
 --   needs_cleanup    a failed server that may exist at Hetzner (deleted by the worker)
 CREATE TABLE pgext.servers (
@@ -69,6 +76,9 @@ CREATE TABLE pgext.servers (
   claimed_by      text,
   claimed_until   timestamptz,
   create_sent     boolean NOT NULL DEFAULT false,
+  create_unknown  boolean NOT NULL DEFAULT false,
+  capacity_rounds integer NOT NULL DEFAULT 0,
+  hetzner_status  text,
   create_retries  integer NOT NULL DEFAULT 0,
   retry_at        timestamptz,
   needs_cleanup   boolean NOT NULL DEFAULT false,
@@ -210,17 +220,22 @@ END
 $$;
 
 -- Internal: what the worker should do next for a server, from its state,
--- desired state and what is known at Hetzner (NULL: nothing).
+-- desired state and what is known at Hetzner (NULL: nothing).  A create
+-- whose outcome is unknown is a lookup by name first (never a blind re-send).
 CREATE FUNCTION pgext.server_plan(s pgext.servers) RETURNS text
 LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT CASE
     WHEN s.state = 'deleted' THEN NULL
     WHEN s.state = 'deleting' OR (s.state = 'failed' AND s.needs_cleanup)
       THEN CASE WHEN s.hetzner_id IS NOT NULL THEN 'delete' ELSE 'lookup' END
-    WHEN s.state = 'requested' AND s.desired_state = 'active' THEN 'create'
+    WHEN s.state = 'requested' AND s.desired_state = 'active'
+      THEN CASE WHEN s.create_unknown THEN 'lookup' ELSE 'create' END
     WHEN s.state = 'creating' THEN CASE WHEN s.action_id IS NOT NULL THEN 'poll_action' ELSE 'lookup' END
     WHEN s.state = 'active' AND s.desired_state = 'paused' THEN 'power_off'
     WHEN s.state = 'paused' AND s.desired_state = 'active' THEN 'power_on'
+    -- drift seen at Hetzner (pgext.hetzner_reconcile): put the power state back
+    WHEN s.state = 'active' AND s.desired_state = 'active' AND s.hetzner_status = 'off' THEN 'power_on'
+    WHEN s.state = 'paused' AND s.desired_state = 'paused' AND s.hetzner_status = 'running' THEN 'power_off'
   END
 $$;
 
@@ -479,17 +494,55 @@ BEGIN
 END
 $$;
 
+-- Internal: claim one server row (the caller holds its lock) for claimant
+-- until `until`, with a new claim number.  A claim taken back (its lease ran
+-- out, or pgext.worker_begin ended it) counts as an attempt; a create whose
+-- outcome is unknown (create_unknown: its answer never arrived or its claim
+-- was taken back) is claimed as a lookup by name instead, never re-sent
+-- blindly.  A create is marked sent and unknown until its answer arrives;
+-- its location is spec.locations[location_index].
+CREATE FUNCTION pgext.server_take(server bigint, claimant text, until timestamptz, at timestamptz)
+RETURNS pgext.servers
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  s pgext.servers;
+  act pg_catalog.text;
+BEGIN
+  SELECT * INTO s FROM pgext.servers x WHERE x.id = $1;
+  act := CASE WHEN s.next_action = 'create' AND s.create_unknown THEN 'lookup' ELSE s.next_action END;
+  UPDATE pgext.servers x
+     SET next_action = act,
+         claim = x.claim + 1, claimed_action = act, claimed_by = $2, claimed_until = $3,
+         attempts = CASE WHEN act IS DISTINCT FROM x.next_action THEN 0 ELSE x.attempts END
+                    + CASE WHEN x.claimed_by IS NOT NULL THEN 1 ELSE 0 END,
+         last_error = CASE WHEN x.claimed_by IS NOT NULL
+                           THEN pg_catalog.format('claim %s by %s was not reported in time', x.claim, x.claimed_by)
+                           ELSE x.last_error END,
+         create_sent = x.create_sent OR act = 'create',
+         create_unknown = x.create_unknown OR act = 'create',
+         location = CASE WHEN act = 'create' THEN x.spec -> 'locations' ->> x.location_index ELSE x.location END
+   WHERE x.id = $1
+  RETURNING * INTO s;
+  RETURN s;
+END
+$$;
+
 -- The worker takes due work: up to "limit" servers whose next action is due
 -- at `at` and that no live claim holds, oldest first, skipping rows another
 -- claimant has locked.  Each comes with a claim number its report must quote;
 -- a claim not reported within `lease` is taken back by the next claimant
--- (counted as an attempt).  For a create, location is the one to try.
+-- (counted as an attempt; a create taken back is looked up by name next).
+-- For a create, location is the one to try.  (The background worker uses
+-- pgext.hetzner_claim, which builds the HTTP requests from the same rows.)
 CREATE FUNCTION pgext.server_claim(worker text, "limit" integer DEFAULT 10,
                                    lease interval DEFAULT '2 minutes',
                                    at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (server bigint, claim bigint, action text, name text, account_id uuid, spec jsonb,
                hetzner_id bigint, action_id bigint, location text, attempts integer)
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  sid bigint;
+  s pgext.servers;
 BEGIN
   IF $1 IS NULL OR pg_catalog.btrim($1) = '' THEN
     RAISE EXCEPTION 'worker must name the claimant' USING ERRCODE = '22023';
@@ -503,37 +556,28 @@ BEGIN
   IF $4 IS NULL THEN
     RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004';
   END IF;
-  RETURN QUERY
-  WITH due AS (
+  FOR sid IN
     SELECT x.id FROM pgext.servers x
      WHERE x.next_action IS NOT NULL AND x.next_attempt_at <= $4
        AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
      ORDER BY x.next_attempt_at, x.id
-     LIMIT $2 FOR UPDATE SKIP LOCKED),
-  c AS (
-    UPDATE pgext.servers x
-       SET claim = x.claim + 1, claimed_action = x.next_action, claimed_by = $1, claimed_until = $4 + $3,
-           attempts = x.attempts + CASE WHEN x.claimed_by IS NOT NULL THEN 1 ELSE 0 END,
-           last_error = CASE WHEN x.claimed_by IS NOT NULL
-                             THEN pg_catalog.format('claim %s by %s was not reported in time', x.claim, x.claimed_by)
-                             ELSE x.last_error END,
-           create_sent = x.create_sent OR x.next_action = 'create',
-           location = CASE WHEN x.next_action = 'create'
-                           THEN x.spec -> 'locations' ->> x.location_index ELSE x.location END
-      FROM due WHERE x.id = due.id
-    RETURNING x.id, x.claim, x.next_action, x.name, x.account_id, x.spec, x.hetzner_id, x.action_id,
-              x.location, x.attempts, x.next_attempt_at)
-  SELECT c.id, c.claim, c.next_action, c.name, c.account_id, c.spec, c.hetzner_id, c.action_id,
-         c.location, c.attempts
-    FROM c ORDER BY c.next_attempt_at, c.id;
+     LIMIT $2 FOR UPDATE SKIP LOCKED
+  LOOP
+    s := pgext.server_take(sid, $1, $4 + $3, $4);
+    server := s.id; claim := s.claim; action := s.claimed_action; name := s.name;
+    account_id := s.account_id; spec := s.spec; hetzner_id := s.hetzner_id; action_id := s.action_id;
+    location := s.location; attempts := s.attempts;
+    RETURN NEXT;
+  END LOOP;
 END
 $$;
 
 -- Internal: the class of an API response handed to server_report.
 --   ok           2xx without an error
 --   retry        rate_limit_exceeded, conflict, locked, timeout, server_error,
---                unavailable, 429, 5xx, and the worker's own 'network'
---                (no response) and 'malformed' (unreadable body)
+--                unavailable, 429, 5xx, and the worker's own 'network',
+--                'too_large', 'tls' (no usable response) and 'malformed'
+--                (unreadable body)
 --   unavailable  resource_unavailable / placement_error (no capacity there)
 --   uniqueness   uniqueness_error (the name exists: an earlier create worked)
 --   not_found    not_found / 404
@@ -558,7 +602,7 @@ BEGIN
       WHEN code IN ('resource_unavailable', 'placement_error') THEN 'unavailable'
       WHEN code = 'not_found' THEN 'not_found'
       WHEN code IN ('rate_limit_exceeded', 'conflict', 'locked', 'timeout', 'server_error',
-                    'unavailable', 'network', 'malformed') THEN 'retry'
+                    'unavailable', 'network', 'too_large', 'tls', 'malformed') THEN 'retry'
       WHEN http >= 500 THEN 'retry'
       ELSE 'fatal' END;
   END IF;
@@ -570,6 +614,21 @@ BEGIN
 END
 $$;
 
+-- Internal: a creating server exists and runs at Hetzner.  With a health
+-- check in its spec it is configuring until the first check passes; without
+-- one there is nothing to wait for and it is active at once.
+CREATE FUNCTION pgext.server_created(server bigint, what text, at timestamptz) RETURNS void
+LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog, pgext, pg_temp AS $$
+BEGIN
+  IF (SELECT pg_catalog.jsonb_typeof(x.spec -> 'health') IN ('object', 'array')
+        FROM pgext.servers x WHERE x.id = $1) THEN
+    PERFORM pgext.server_move($1, 'configuring', $2 || '; waiting for the first health check', 'worker', $3);
+  ELSE
+    PERFORM pgext.server_move($1, 'active', 'created; the spec has no health check', 'worker', $3);
+  END IF;
+END
+$$;
+
 -- The worker reports what the API answered for a claimed action (response:
 -- {"http_status": N, ...the body} or {"error": {...}}); this decides the next
 -- state in one short transaction and returns the outcome:
@@ -577,7 +636,12 @@ $$;
 --   retry          retryable error: attempts+1, backoff with jitter (at least
 --                  "retry_after" seconds when given), state unchanged
 --   next_location  no capacity in that location: the next of spec.locations
---   lookup         the name exists / the action is gone: look it up by name
+--   no_capacity    no capacity in any location: from the first one again
+--                  after a backoff (30 s doubling to 10 min, jittered); the
+--                  server does not fail for it (the requested timeout may)
+--   lookup         the name exists / the action is gone / a create's answer
+--                  never arrived: look it up by name (never create blindly)
+--   not_found      a lookup of a requested server found nothing: create again
 --   running        the create is still running: poll again in 5 s
 --   cleaned        a failed server's leftovers are gone
 --   otherwise the new state (creating, configuring, active, paused,
@@ -597,6 +661,7 @@ DECLARE
   srv pg_catalog.jsonb;
   act pg_catalog.text;
   wait interval;
+  unknown boolean;
 BEGIN
   IF $2 IS NULL OR $2 NOT IN ('create', 'poll_action', 'lookup', 'power_off', 'power_on', 'delete',
                               'configured') THEN
@@ -639,10 +704,20 @@ BEGIN
     -- transient (or, for anything but a create, an error that waiting may cure: it stays visible)
     wait := GREATEST(pgext.server_backoff(s.attempts, '2 seconds', '5 minutes'),
                      pg_catalog.make_interval(secs => COALESCE(($3 ->> 'retry_after')::double precision, 0)));
-    UPDATE pgext.servers x SET attempts = x.attempts + 1, next_attempt_at = $5 + wait, last_error = err
+    -- a create refused before it ran (rate limit, conflict, locked) made
+    -- nothing; any other retryable answer (no response, 5xx, unreadable)
+    -- leaves its outcome unknown: the next step is a lookup by name
+    unknown := $2 = 'create'
+               AND COALESCE($3 -> 'error' ->> 'code', '') NOT IN ('rate_limit_exceeded', 'conflict', 'locked')
+               AND ($3 ->> 'http_status') IS DISTINCT FROM '429';
+    UPDATE pgext.servers x
+       SET attempts = x.attempts + 1, next_attempt_at = $5 + wait, last_error = err,
+           create_unknown = CASE WHEN $2 = 'create' THEN unknown ELSE x.create_unknown END,
+           next_action = CASE WHEN unknown AND x.next_action = 'create' THEN 'lookup' ELSE x.next_action END
      WHERE x.id = $1;
-    outcome := 'retry';
+    outcome := CASE WHEN unknown THEN 'lookup' ELSE 'retry' END;
   ELSIF $2 = 'create' THEN
+    UPDATE pgext.servers x SET create_unknown = false WHERE x.id = $1;
     IF cls = 'ok' THEN
       srv := $3 -> 'server';
       UPDATE pgext.servers x
@@ -650,6 +725,8 @@ BEGIN
              ipv4 = srv -> 'public_net' -> 'ipv4' ->> 'ip',
              location = COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', x.location),
              action_id = ($3 -> 'action' ->> 'id')::bigint,
+             hetzner_status = srv ->> 'status',
+             capacity_rounds = 0,
              last_error = NULL
        WHERE x.id = $1;
       IF s.state = 'requested' THEN
@@ -661,14 +738,21 @@ BEGIN
         UPDATE pgext.servers x SET needs_cleanup = true WHERE x.id = $1;
       END IF;
     ELSIF cls = 'unavailable' THEN
-      UPDATE pgext.servers x SET location_index = x.location_index + 1, last_error = err WHERE x.id = $1;
+      UPDATE pgext.servers x SET last_error = err WHERE x.id = $1;
       IF s.state = 'requested' AND pg_catalog.jsonb_array_length(s.spec -> 'locations') > s.location_index + 1 THEN
-        UPDATE pgext.servers x SET next_attempt_at = $5, attempts = 0 WHERE x.id = $1;
+        UPDATE pgext.servers x SET location_index = x.location_index + 1, next_attempt_at = $5, attempts = 0
+         WHERE x.id = $1;
         outcome := 'next_location';
       ELSIF s.state = 'requested' THEN
-        PERFORM pgext.server_fail($1, pg_catalog.format('no capacity in any location (%s): %s',
-                                    (SELECT pg_catalog.string_agg(l, ', ') FROM pg_catalog.jsonb_array_elements_text(s.spec -> 'locations') l),
-                                    err), 'worker', $5);
+        -- every location was tried: wait, then go down the list again
+        UPDATE pgext.servers x
+           SET location_index = 0, attempts = 0, capacity_rounds = x.capacity_rounds + 1,
+               next_attempt_at = $5 + pgext.server_backoff(x.capacity_rounds, '30 seconds', '10 minutes'),
+               last_error = pg_catalog.format('no capacity in any location (%s): %s',
+                              (SELECT pg_catalog.string_agg(l, ', ') FROM pg_catalog.jsonb_array_elements_text(s.spec -> 'locations') l),
+                              err)
+         WHERE x.id = $1;
+        outcome := 'no_capacity';
       END IF;
     ELSIF cls = 'uniqueness' THEN
       -- an earlier create went through (its answer was lost): find it, never create twice
@@ -691,7 +775,7 @@ BEGIN
     ELSIF act = 'success' THEN
       UPDATE pgext.servers x SET action_id = NULL, last_error = NULL WHERE x.id = $1;
       IF s.state = 'creating' THEN
-        PERFORM pgext.server_move($1, 'configuring', 'create action finished; waiting for the first health check', 'worker', $5);
+        PERFORM pgext.server_created($1, 'create action finished', $5);
       END IF;
     ELSIF act = 'error' THEN
       IF s.state = 'creating' THEN
@@ -709,17 +793,29 @@ BEGIN
       UPDATE pgext.servers x
          SET hetzner_id = (srv ->> 'id')::bigint,
              ipv4 = COALESCE(srv -> 'public_net' -> 'ipv4' ->> 'ip', x.ipv4),
-             location = COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', x.location)
+             location = COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', x.location),
+             hetzner_status = srv ->> 'status',
+             create_unknown = false, capacity_rounds = 0
        WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        -- a create whose answer never arrived went through: adopt it
+        PERFORM pgext.server_move($1, 'creating',
+                                  pg_catalog.format('Hetzner server %s found by name after a create whose answer never arrived',
+                                                    srv ->> 'id'), 'worker', $5);
+        s.state := 'creating';
+      END IF;
       IF s.state = 'creating' AND srv ->> 'status' = 'running' THEN
-        PERFORM pgext.server_move($1, 'configuring', 'found running at Hetzner; waiting for the first health check', 'worker', $5);
+        PERFORM pgext.server_created($1, 'found running at Hetzner', $5);
       ELSIF s.state = 'creating' THEN
         UPDATE pgext.servers x SET next_attempt_at = $5 + interval '5 seconds' WHERE x.id = $1;
         outcome := 'running';
       END IF;
     ELSE
       -- no server by that name at Hetzner
-      IF s.state = 'deleting' THEN
+      UPDATE pgext.servers x SET create_unknown = false WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        outcome := 'not_found';
+      ELSIF s.state = 'deleting' THEN
         PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (not found at Hetzner)', 'worker', $5);
       ELSIF s.state = 'failed' THEN
         UPDATE pgext.servers x SET needs_cleanup = false, create_sent = false, hetzner_id = NULL, ipv4 = NULL
@@ -732,7 +828,9 @@ BEGIN
     END IF;
   ELSIF $2 IN ('power_off', 'power_on') THEN
     IF cls = 'ok' THEN
-      UPDATE pgext.servers x SET action_id = ($3 -> 'action' ->> 'id')::bigint, last_error = NULL WHERE x.id = $1;
+      UPDATE pgext.servers x SET action_id = ($3 -> 'action' ->> 'id')::bigint, last_error = NULL,
+                                 hetzner_status = NULL
+       WHERE x.id = $1;
       IF $2 = 'power_off' AND s.state = 'active' THEN
         PERFORM pgext.server_move($1, 'paused', COALESCE(s.desired_reason, 'powered off'), 'worker', $5);
       ELSIF $2 = 'power_on' AND s.state = 'paused' THEN
@@ -755,7 +853,8 @@ BEGIN
       PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted'), 'worker', $5);
       UPDATE pgext.servers x SET last_error = NULL WHERE x.id = $1;
     ELSIF s.state = 'failed' THEN
-      UPDATE pgext.servers x SET needs_cleanup = false, create_sent = false, hetzner_id = NULL, ipv4 = NULL
+      UPDATE pgext.servers x SET needs_cleanup = false, create_sent = false, create_unknown = false,
+                                 hetzner_id = NULL, ipv4 = NULL
        WHERE x.id = $1;
       outcome := 'cleaned';
     END IF;
@@ -820,7 +919,7 @@ BEGIN
       PERFORM pgext.server_move(t.id, 'requested',
                                 pg_catalog.format('create retry %s of %s', t.create_retries + 1, lim), 'policy', $1);
       UPDATE pgext.servers x
-         SET create_retries = x.create_retries + 1, retry_at = NULL, location_index = 0,
+         SET create_retries = x.create_retries + 1, retry_at = NULL, location_index = 0, capacity_rounds = 0,
              hetzner_id = NULL, ipv4 = NULL, action_id = NULL, last_error = NULL
        WHERE x.id = t.id;
     END IF;
@@ -873,8 +972,10 @@ REVOKE ALL ON FUNCTION
   pgext.server_lock(bigint),
   pgext.server_transition(bigint, text, text),
   pgext.server_delete(bigint, text),
+  pgext.server_take(bigint, text, timestamptz, timestamptz),
   pgext.server_claim(text, integer, interval, timestamptz),
   pgext.server_response_class(jsonb),
+  pgext.server_created(bigint, text, timestamptz),
   pgext.server_report(bigint, text, jsonb, bigint, timestamptz),
   pgext.server_reconcile(timestamptz),
   pgext.server_status_of(uuid)

@@ -191,12 +191,19 @@ WriteCallback(char *data, size_t size, size_t nmemb, void *userp)
 	}
 	if (t->len + n + 1 > t->cap)
 	{
+		/* need <= max + 1; it wraps only when max is SIZE_MAX ("no limit") */
+		size_t		need = t->len + n + 1;
 		size_t		cap = t->cap > 0 ? t->cap : 4096;
 		char	   *nb;
 
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		if (cap > max + 1)
+		if (need < n)
+		{
+			t->out_of_memory = 1;
+			return 0;
+		}
+		while (cap < need)
+			cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+		if (max < SIZE_MAX && cap > max + 1)
 			cap = max + 1;
 		nb = realloc(t->buf, cap);
 		if (nb == NULL)
@@ -658,6 +665,14 @@ ConfigureEasy(Transfer *t)
 	}
 	else
 		SET(CURLOPT_HTTPGET, 1L);
+	/*
+	 * curl resends a request that got no answer on a reused connection (a
+	 * stale keep-alive): harmless for GET/PUT/DELETE, but a POST the server
+	 * did carry out would run twice.  Non-idempotent methods get a fresh
+	 * connection, so that a dead one ends them with "network" instead.
+	 */
+	if (is_post || strcmp(r->method, "PATCH") == 0)
+		SET(CURLOPT_FRESH_CONNECT, 1L);
 	if (!is_post && strcmp(r->method, "GET") != 0)
 		SET(CURLOPT_CUSTOMREQUEST, r->method);
 	else if (!is_post && r->body != NULL)
