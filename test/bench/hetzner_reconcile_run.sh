@@ -89,7 +89,7 @@ with open(sys.argv[2], "w") as fh:
     fh.write("\n".join(pages) + "\n")
 PY
 list_calls=$(grep -c . "$work/paths" || true)
-other_calls=$(python3 -c 'import json,sys; st=json.load(open(sys.argv[1])); print(st["counters"]["requests"])' "$work/state.json")
+total_calls=$(python3 -c 'import json,sys; st=json.load(open(sys.argv[1])); print(st["counters"]["requests"])' "$work/state.json")
 
 # --- the baseline: curl fetches the same pages one after another (one process,
 # one kept-alive connection, like the worker's), the token in a private file
@@ -102,7 +102,7 @@ curl -sS -f --config "$work/curl.conf"
 c1=$(date +%s.%N)
 
 echo
-echo "list calls: $list_calls (expected $EXPECTED = ceil($N/$PER_PAGE))   (all API calls at the fake: $other_calls; recorded in pgext.api_calls: $recorded)"
+echo "list calls: $list_calls (expected $EXPECTED = ceil($N/$PER_PAGE))   (all API calls at the fake: $total_calls; recorded in pgext.api_calls: $recorded)"
 echo "reconciliation: $run_s s (hetzner_reconcile_runs.started_at to finished_at; $pages pages, $seen servers seen${run_error:+, last_error: $run_error})"
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "  wall clock from worker_run_now until seen finished: %.3f s\n", b - a }'
 echo "orphans recorded: $orphans (expected $N)"
