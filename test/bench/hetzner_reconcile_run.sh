@@ -73,7 +73,9 @@ IFS='|' read -r run_s pages seen run_error <<<"$(q -c "
   SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 3), pages, servers_seen, coalesce(last_error, '')
     FROM pgext.hetzner_reconcile_runs")"
 orphans=$(q -c 'SELECT count(*) FROM pgext.server_orphans')
-recorded=$(q -c "SELECT count(*) FROM pgext.api_calls WHERE api = 'hetzner' AND method = 'GET' AND path LIKE '/servers?%' AND path NOT LIKE '%name=%'")
+IFS='|' read -r recorded http_s <<<"$(q -c "
+  SELECT count(*), round((sum(duration_ms) / 1000)::numeric, 3) FROM pgext.api_calls
+   WHERE api = 'hetzner' AND method = 'GET' AND path LIKE '/servers?%' AND path NOT LIKE '%name=%'")"
 
 # The fake's own count: GET /v1/servers without a name (a list page), and the
 # paths, for curl to fetch the same pages.
@@ -104,6 +106,7 @@ c1=$(date +%s.%N)
 echo
 echo "list calls: $list_calls (expected $EXPECTED = ceil($N/$PER_PAGE))   (all API calls at the fake: $total_calls; recorded in pgext.api_calls: $recorded)"
 echo "reconciliation: $run_s s (hetzner_reconcile_runs.started_at to finished_at; $pages pages, $seen servers seen${run_error:+, last_error: $run_error})"
+echo "  of which the worker waited for HTTP answers: $http_s s (sum of api_calls.duration_ms; one page in flight at a time)"
 awk -v a="$t0" -v b="$t1" 'BEGIN { printf "  wall clock from worker_run_now until seen finished: %.3f s\n", b - a }'
 echo "orphans recorded: $orphans (expected $N)"
 awk -v a="$c0" -v b="$c1" -v n="$list_calls" 'BEGIN { printf "curl, the same %d pages sequentially: %.3f s\n", n, b - a }'
