@@ -8,7 +8,7 @@
 set -euo pipefail
 q() { psql -X -q -v ON_ERROR_STOP=1 -P pager=off -P footer=off "$@"; }
 val() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-TIMEOUT=${DEMO_WORKER_TIMEOUT:-60}
+TIMEOUT=${DEMO_WORKER_TIMEOUT:-120}
 
 # --- the fake, stopped (and its log shown on a failure) whatever happens
 work=$(mktemp -d /tmp/pgext-demo-hetzner.XXXXXX)
