@@ -255,6 +255,8 @@ BEGIN
                                        'method', method, 'path', path);
   IF s.claimed_action = 'create' THEN
     ref := ref || pg_catalog.jsonb_build_object('location', s.location, 'server_type', s.spec ->> 'server_type');
+  ELSIF s.claimed_action = 'lookup' THEN
+    ref := ref || pg_catalog.jsonb_build_object('name', s.name);
   END IF;
 END
 $$;
@@ -380,11 +382,16 @@ BEGIN
        WHERE x.next_action IN ('create', 'lookup', 'power_on', 'poll_action') AND x.next_attempt_at <= $4
          AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
        ORDER BY x.next_attempt_at, x.id
-       LIMIT budget * 25 FOR UPDATE SKIP LOCKED
+       LIMIT budget * 25
     LOOP
       IF act = 'poll_action' THEN
+        CONTINUE WHEN pg_catalog.jsonb_array_length(batch) = 0 AND budget = 0;
+        PERFORM FROM pgext.servers x
+          WHERE x.id = sid AND x.next_action = act AND x.next_attempt_at <= $4
+            AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
         IF pg_catalog.jsonb_array_length(batch) = 0 THEN
-          CONTINUE WHEN budget = 0;
           budget := budget - 1;   -- this batch's request
         END IF;
         s := pgext.server_take(sid, claimant, until, $4);
@@ -399,7 +406,12 @@ BEGIN
         CONTINUE;
       END IF;
       CONTINUE WHEN budget = 0;
-      SELECT * INTO s FROM pgext.servers x WHERE x.id = sid;
+      -- lock only the rows taken (another claimer gets the rest)
+      SELECT * INTO s FROM pgext.servers x
+       WHERE x.id = sid AND x.next_action = act AND x.next_attempt_at <= $4
+         AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+         FOR UPDATE SKIP LOCKED;
+      CONTINUE WHEN NOT FOUND;
       IF act = 'create' AND NOT s.create_unknown THEN
         -- the first location from location_index that is not cold
         SELECT (e.o - 1)::integer INTO idx
@@ -865,6 +877,12 @@ BEGIN
       ON CONFLICT (location, server_type) DO UPDATE
         SET cold_until = EXCLUDED.cold_until, marked_at = EXCLUDED.marked_at, hits = c.hits + 1,
             last_error = EXCLUDED.last_error;
+    END IF;
+    IF $1 ->> 'action' = 'lookup' AND pg_catalog.jsonb_typeof(resp -> 'servers') = 'array' THEN
+      -- only a server of exactly that name is this one
+      resp := pg_catalog.jsonb_set(resp, '{servers}',
+                COALESCE((SELECT pg_catalog.jsonb_agg(e) FROM pg_catalog.jsonb_array_elements(resp -> 'servers') e
+                           WHERE e ->> 'name' = $1 ->> 'name'), '[]'));
     END IF;
     RETURN pgext.server_report(($1 ->> 'server')::bigint, $1 ->> 'action', resp, ($1 ->> 'claim')::bigint, $5);
   ELSIF kind = 'poll' THEN
