@@ -56,3 +56,37 @@ REVOKE ALL ON FUNCTION pgext.worker_apis() FROM PUBLIC;
 REVOKE ALL ON pgext.worker_api_status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.worker_apis() TO pgext_admin;
 GRANT SELECT ON pgext.worker_api_status TO pgext_admin;
+
+-- When the worker should next look for Hetzner work (NULL: nothing queued):
+-- the earliest due server action, claim to take back, orphan delete or
+-- reconcile page.  The worker sleeps until then unless woken.
+CREATE FUNCTION pgext.hetzner_next_due() RETURNS timestamptz
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pg_catalog.min(t) FROM (
+    SELECT pg_catalog.min(GREATEST(s.next_attempt_at, COALESCE(s.claimed_until, '-infinity'))) AS t
+      FROM pgext.servers s WHERE s.next_action IS NOT NULL
+    UNION ALL
+    SELECT pg_catalog.min(GREATEST(o.next_attempt_at, COALESCE(o.claimed_until, '-infinity')))
+      FROM pgext.server_orphans o WHERE o.delete_queued_at IS NOT NULL AND o.deleted_at IS NULL
+    UNION ALL
+    SELECT pg_catalog.min(GREATEST(COALESCE(r.page_due_at, r.started_at), COALESCE(r.page_in_flight_until, '-infinity')))
+      FROM pgext.hetzner_reconcile_runs r WHERE r.finished_at IS NULL AND r.next_page IS NOT NULL) due
+$$;
+
+REVOKE ALL ON FUNCTION pgext.hetzner_next_due() FROM PUBLIC;
+
+-- Wake the worker at commit when a server gets work to do (a request, a
+-- delete, a policy change, a retry): it claims the work within
+-- milliseconds instead of at its next timer.  A claim does not change
+-- next_action, so the worker's own claims do not wake it.
+CREATE FUNCTION pgext.servers_wake_worker() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+BEGIN
+  PERFORM pgext.worker_wake();
+  RETURN NULL;
+END
+$$;
+CREATE TRIGGER servers_wake_worker AFTER INSERT OR UPDATE OF next_action ON pgext.servers
+  FOR EACH ROW WHEN (NEW.next_action IS NOT NULL) EXECUTE FUNCTION pgext.servers_wake_worker();
+
+REVOKE ALL ON FUNCTION pgext.servers_wake_worker() FROM PUBLIC;

@@ -168,7 +168,7 @@ ReadToken(const char *secret_name, char *reason, size_t len)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_UNDEFINED_OBJECT)
+		if (edata->sqlerrcode == ERRCODE_NO_DATA_FOUND)
 			snprintf(reason, len, "secret %s is not set (store it with SELECT pgext.secret_set('%s', '<token>'))",
 					 secret_name, secret_name);
 		else

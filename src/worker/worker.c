@@ -349,13 +349,17 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 	TimestampTz now;
 	WorkerTaskState *st = &wshared->task[i];
 
-	if (tasks[i].api && strcmp(tasks[i].api, "hetzner") == 0 && hetzner.cfg.refusing[0] != '\0')
+	if (tasks[i].api && strcmp(tasks[i].api, "hetzner") == 0 &&
+		(hetzner.cfg.refusing[0] != '\0' || hetzner.cfg.token == NULL))
 	{
-		ok = false;
-		snprintf(error, sizeof(error), "not run: the %s API is refused: %s", tasks[i].api,
-				 hetzner.cfg.refusing);
+		/* not a run: it stays due and runs once the API may be called */
+		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+		snprintf(st->last_error, WORKER_ERROR_LEN, "waiting: the %s API is refused: %s",
+				 tasks[i].api, hetzner.cfg.refusing);
+		st->next_run_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CONFIG_RETRY_MS);
+		LWLockRelease(wshared->lock);
+		return;
 	}
-	else
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -871,7 +875,7 @@ worker_tasks(PG_FUNCTION_ARGS)
 		v[3] = BoolGetDatum(st->last_ok);
 		n[3] = st->last_run_at == 0;
 		v[4] = CStringGetTextDatum(st->last_error);
-		n[4] = st->last_run_at == 0 || st->last_ok;
+		n[4] = st->last_error[0] == '\0';
 		v[5] = TimestampTzGetDatum(st->due_now ? GetCurrentTimestamp() : st->next_run_at);
 		n[5] = !st->due_now && st->next_run_at == 0;
 		v[6] = Int64GetDatum(st->runs);

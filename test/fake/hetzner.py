@@ -673,9 +673,20 @@ def main():
     sys.stderr.flush()
     signal.signal(signal.SIGTERM,
                   lambda *_: threading.Thread(target=httpd.shutdown).start())
+    threading.Thread(target=watch_parent, args=(httpd, os.getppid()), daemon=True).start()
     httpd.serve_forever(poll_interval=0.2)
     httpd.server_close()
     sys.stderr.write("fake-hetzner: stopped\n")
+    sys.stderr.flush()
+    # handlers still sleeping in a slow fault must not keep the process alive
+    os._exit(0)
+
+
+def watch_parent(httpd, parent):
+    """Stops the fake when the process that started it is gone (a test that died)."""
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    httpd.shutdown()
 
 
 if __name__ == "__main__":

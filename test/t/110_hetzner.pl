@@ -119,7 +119,7 @@ until_true(qq{SELECT state = 'active' AND location = 'nbg1' FROM pgext.servers W
 	'fsn1 full: the server is created in nbg1');
 is(q1(qq{SELECT count(*) FROM pgext.api_calls WHERE server_id = $s2 AND method = 'POST' AND error_code = 'resource_unavailable'}), 1,
 	'the failed attempt is recorded');
-ok(q1(q{SELECT count(*) > 0 FROM pgext.hetzner_cold WHERE location = 'fsn1' AND server_type = 'cx22' AND until > now()}),
+ok(q1(q{SELECT count(*) > 0 FROM pgext.hetzner_cold WHERE location = 'fsn1' AND server_type = 'cx22' AND cold_until > now()}),
 	'fsn1 is marked cold for cx22');
 my $before412 = scalar fake_calls('POST', qr{^/v1/servers$});
 my $s3 = q1(qq{SELECT pgext.server_request('$acct', 'hz-3', $spec)});
