@@ -97,12 +97,14 @@ SQL
 last=0
 deadline=$(( $(date +%s) + TIMEOUT ))
 while :; do
+  # the state first: once it is active, the history read next holds every change
+  state=$(val -c "SELECT state FROM pgext.servers WHERE id = $srv")
   while IFS='|' read -r id from to; do
     [ -n "$id" ] || continue
     echo "    ${from:-(new)} -> $to"
     last=$id
   done < <(val -c "SELECT id, from_state, to_state FROM pgext.server_history WHERE server_id = $srv AND id > $last ORDER BY id")
-  [ "$(val -c "SELECT state FROM pgext.servers WHERE id = $srv")" = active ] && break
+  [ "$state" = active ] && break
   if [ "$(date +%s)" -ge "$deadline" ]; then
     echo "FAILED: bob-agent-2 is not active after ${TIMEOUT} s; its status and calls so far:" >&2
     q -x -c "SELECT * FROM pgext.server_status WHERE server = $srv" >&2
