@@ -10,6 +10,7 @@ PER_PAGE=50
 EXPECTED=$(( (N + PER_PAGE - 1) / PER_PAGE ))
 TIMEOUT=${RECONCILE_TIMEOUT:-600}
 
+# q: psql printing bare values.
 q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 # --- the fake, on a free loopback port; stopped on every exit

@@ -6,6 +6,7 @@
 # reconciliation finds a server nobody asked for.  The output is the same
 # every run: no ids, ports, durations or timestamps are printed.
 set -euo pipefail
+# q: psql printing a table; val: psql printing bare values.
 q() { psql -X -q -v ON_ERROR_STOP=1 -P pager=off -P footer=off "$@"; }
 val() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 TIMEOUT=${DEMO_WORKER_TIMEOUT:-120}
@@ -16,6 +17,7 @@ token="hz-demo-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 FAKE_HETZNER_TOKEN=$token python3 ../fake/hetzner.py --port 0 --port-file "$work/port" \
   2>"$work/fake.log" &
 fake_pid=$!
+# On exit: show the fake's log if the step failed, stop the fake, clean up.
 stop_fake() {
   local rc=$?
   if [ "$rc" != 0 ]; then
