@@ -10,9 +10,9 @@
 # bytes alone: no transaction, no parsing, no comparison).  Exits non-zero
 # when the list calls or the orphans are not what they must be.
 #
-# Usage (as root on Debian 12):  bash test/bench/hetzner_reconcile.sh   (SERVERS=10000)
+# Usage (as root on Debian 12):  bash test/bench/hetzner_reconcile.sh   (SERVERS=10000 FSYNC=on)
 # Holds the install lock of test/lib.sh for the whole run.  Not part of test/run.sh.
 source "$(dirname "$0")/lib.sh"
 # interval 0: no reconciliation at start, only the one the runner asks for
 bench_main hetzner_reconcile --keys SERVERS="${SERVERS:-10000}" \
-  -o pgext.worker_enabled=on -o pgext.hetzner_reconcile_interval=0
+  -o pgext.worker_enabled=on -o pgext.hetzner_reconcile_interval=0 -o fsync="${FSYNC:-on}"
