@@ -24,13 +24,35 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'worker_tasks'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
-CREATE VIEW pgext.worker_status AS SELECT * FROM pgext.worker_tasks();
+-- The work waiting for a task (NULL where a task has no queue): events to
+-- apply, servers with an action queued (or a reconcile page / orphan delete
+-- for hetzner_reconcile), api_calls rows past their retention.
+CREATE FUNCTION pgext.worker_queue_depth(task text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT CASE $1
+    WHEN 'webhook_apply' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.webhook_events e WHERE e.status IN ('pending', 'received'))
+    WHEN 'server_reconcile' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.servers s WHERE s.next_action IS NOT NULL)
+    WHEN 'hetzner_reconcile' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.hetzner_reconcile_runs r WHERE r.finished_at IS NULL)
+      + (SELECT pg_catalog.count(*) FROM pgext.server_orphans o
+          WHERE o.delete_queued_at IS NOT NULL AND o.deleted_at IS NULL)
+    WHEN 'api_calls_retention' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.api_calls c
+        WHERE c.at < pg_catalog.now() - pg_catalog.current_setting('pgext.api_calls_retention')::interval)
+  END
+$$;
+
+CREATE VIEW pgext.worker_status AS
+  SELECT t.*, pgext.worker_queue_depth(t.task) AS queue_depth FROM pgext.worker_tasks() t;
 
 REVOKE ALL ON FUNCTION pgext.worker_wake(), pgext.worker_run_now(text),
-  pgext.worker_tasks() FROM PUBLIC;
+  pgext.worker_tasks(), pgext.worker_queue_depth(text) FROM PUBLIC;
 REVOKE ALL ON pgext.worker_status FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.worker_wake() TO pgext_app, pgext_admin;
-GRANT EXECUTE ON FUNCTION pgext.worker_run_now(text), pgext.worker_tasks() TO pgext_admin;
+GRANT EXECUTE ON FUNCTION pgext.worker_run_now(text), pgext.worker_tasks(), pgext.worker_queue_depth(text)
+  TO pgext_admin;
 GRANT SELECT ON pgext.worker_status TO pgext_admin;
 
 -- One row per external API the worker calls: its base URL, why it refuses

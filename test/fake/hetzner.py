@@ -142,7 +142,7 @@ class Fake:
         self.lock = threading.RLock()
         self.token = token
         self.defaults = {"rate_limit": limit, "refill_per_second": refill,
-                         "action_polls": action_polls}
+                         "action_polls": action_polls, "action_seconds": 3}
         self.reset()
 
     def reset(self):
@@ -197,7 +197,7 @@ class Fake:
              "started": now_iso(), "finished": None, "error": None,
              "resources": [{"id": server_id, "type": "server"}]}
         self.actions[aid] = {"action": a, "polls_left": self.config["action_polls"],
-                             "effect": effect, "fail": None}
+                             "effect": effect, "fail": None, "t0": time.monotonic()}
         if self.actions[aid]["polls_left"] <= 0:
             self.finish(aid)
         return a
@@ -217,6 +217,17 @@ class Fake:
         a["progress"] = 100
         if rec["effect"]:
             rec["effect"]()
+
+    def finish_due(self):
+        """Like Hetzner, actions also finish on their own: after action_seconds
+        (0 = only when polled), whoever asks."""
+        secs = self.config.get("action_seconds") or 0
+        if secs <= 0:
+            return
+        now = time.monotonic()
+        for aid, rec in list(self.actions.items()):
+            if rec["action"]["status"] == "running" and now - rec["t0"] >= secs:
+                self.finish(aid)
 
     def poll(self, aid):
         """One GET of an action: counts down its polls; returns it."""
@@ -348,6 +359,7 @@ class Handler(BaseHTTPRequestHandler):
         corr = uuid.uuid4().hex
         applied = None
         with fake.lock:
+            fake.finish_due()
             fake.counters["requests"] += 1
             key = endpoint_key(method, path)
             fake.counters["by_endpoint"][key] = fake.counters["by_endpoint"].get(key, 0) + 1
@@ -572,7 +584,7 @@ class Handler(BaseHTTPRequestHandler):
             if path == "/__fake/reset" and method == "POST":
                 fake.reset()
             elif path == "/__fake/config" and method == "POST":
-                for k in ("rate_limit", "refill_per_second", "action_polls"):
+                for k in ("rate_limit", "refill_per_second", "action_polls", "action_seconds"):
                     if k in body:
                         fake.config[k] = body[k]
                 if "rate_limit" in body or "budget" in body:
