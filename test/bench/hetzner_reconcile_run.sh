@@ -16,17 +16,8 @@ q() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 # --- the fake, on a free loopback port; stopped on every exit
 work=$(mktemp -d /tmp/pgext-bench-hetzner.XXXXXX)
 token="hz-bench-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-# The fake writes an answer's headers and body separately; with Nagle on, a
-# kept-alive connection (the worker's and curl's alike) stalls ~40 ms per
-# answer on the client's delayed ACK, which would be most of what is measured.
-# Here, and only here, the fake runs with TCP_NODELAY.
-FAKE_HETZNER_TOKEN=$token python3 -c '
-import sys
-sys.path.insert(0, "../fake")
-import hetzner
-hetzner.Handler.disable_nagle_algorithm = True
-sys.argv[0] = "hetzner.py"
-hetzner.main()' --port 0 --port-file "$work/port" 2>"$work/fake.log" &
+FAKE_HETZNER_TOKEN=$token python3 ../fake/hetzner.py --port 0 --port-file "$work/port" \
+  2>"$work/fake.log" &
 fake_pid=$!
 trap 'kill "$fake_pid" 2>/dev/null; wait "$fake_pid" 2>/dev/null; rm -rf "$work"' EXIT
 for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
