@@ -183,13 +183,18 @@ is($fake->api('GET', '/v1/subscriptions?limit=x')->{json}{error}{code}, 'paramet
 $r = $fake->api('GET', '/v1/subscriptions?status=all&limit=3&ending_before=sub_p100');
 is_deeply($ids->($r), [qw(sub_p103 sub_p102 sub_p101)], 'ending_before: the page just newer, newest first');
 ok($r->{json}{has_more}, 'ending_before: has_more');
+is($fake->api('GET', '/v1/subscriptions?starting_after=sub_p001&ending_before=sub_p002')->{status}, 400,
+	'starting_after and ending_before together: 400');
+$fake->control('DELETE', 'subscriptions/sub_p249');
+is($fake->api('GET', '/v1/subscriptions/sub_p249')->{status}, 404, 'control DELETE: the subscription vanished');
+is($fake->api('GET', '/v1/subscriptions?status=all&limit=1')->{json}{data}[0]{id}, 'sub_p248', 'and is gone from the list');
 $r = $fake->api('GET', '/v1/subscriptions?status=all&starting_after=sub_gone');
 is($r->{status}, 400, 'unknown cursor: 400');
 is($r->{json}{error}{code}, 'resource_missing', 'unknown cursor: resource_missing');
 is($r->{json}{error}{param}, 'starting_after', 'unknown cursor: param');
 $r = $fake->api('GET', '/v1/subscriptions?limit=2&starting_after=sub_p245');
 is_deeply($ids->($r), [qw(sub_p244 sub_p243)], 'a canceled cursor still positions a default-status page');
-is(scalar @{ $fake->api('GET', '/v1/subscriptions?status=all&limit=100&created[gte]=' . ($t0 - 1000 + 240))->{json}{data} },
+is(scalar @{ $fake->api('GET', '/v1/subscriptions?status=all&limit=100&created[gte]=' . ($t0 - 1000 + 239))->{json}{data} },
 	10, 'subscriptions by created[gte]');
 
 # Events: types[], type with *, created ranges, order, the 30-day window.
