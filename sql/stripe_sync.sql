@@ -108,7 +108,7 @@ SELECT pg_temp.try($$SELECT pgext.stripe_reconcile_start(NULL)$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_events_start(NULL)$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_sync_account(NULL)$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_sync_account('00000000-0000-0000-0000-000000000000')$$);
-SELECT pg_temp.try(format($$SELECT pgext.stripe_sync_account(%L)$$, :'acct_c'));
+SELECT replace(pg_temp.try(format($$SELECT pgext.stripe_sync_account(%L)$$, :'acct_c')), :'acct_c', '<acct_c>') AS try;
 SELECT pg_temp.try($$SELECT pgext.stripe_sync_wait(NULL)$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_sync_wait(424242)$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_sync_wait(1, NULL)$$);
