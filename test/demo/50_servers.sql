@@ -1,7 +1,7 @@
 -- Servers: bob pays (his subscription from 30_webhooks is active), so he may
--- have a VPS.  pgext queues the work; the background worker of the next
--- issue claims it, calls the Hetzner API and reports the answers.  Here psql
--- plays that worker: the reports below are simulated API responses.
+-- have a VPS.  pgext queues the work; the background worker claims it, calls
+-- the Hetzner API and reports the answers.  Here psql plays that worker (the
+-- reports below are simulated API responses); step 60 shows the real one.
 \pset footer off
 SELECT id AS bob FROM pgext.accounts WHERE external_id = 'bob' \gset
 \echo '--- bob has access, so he may ask for a server (idempotent on his provision key)'
@@ -21,12 +21,11 @@ SELECT :server AS server, :claim AS claim, :'action' AS action, :'name' AS name,
 SELECT pgext.server_report(:srv, 'create', '{"http_status":412,"error":{"code":"resource_unavailable","message":"error during placement"}}', :claim);
 SELECT claim, action, location FROM pgext.server_claim('demo-worker') \gset
 SELECT :'action' AS action, :'location' AS location;
-\echo '--- simulated: the create is accepted in nbg1; then its action finishes'
+\echo '--- simulated: the create is accepted in nbg1; then its action finishes: active, and billing may start'
+\echo '    (the spec has no health check; with one the server would wait in configuring for the first passing check)'
 SELECT pgext.server_report(:srv, 'create', '{"http_status":201,"server":{"id":4242424,"name":"x","status":"initializing","public_net":{"ipv4":{"ip":"203.0.113.42"}},"datacenter":{"location":{"name":"nbg1"}}},"action":{"id":777001,"status":"running"}}', :claim);
 SELECT claim, action FROM pgext.server_claim('demo-worker') \gset
 SELECT pgext.server_report(:srv, 'poll_action', '{"http_status":200,"action":{"id":777001,"status":"success"}}', :claim);
-\echo '--- simulated: the first passing health check (the health issue reports it): active, and billing may start'
-SELECT pgext.server_report(:srv, 'configured', '{}');
 SELECT server, state, state_since IS NOT NULL AS since, location, ipv4, active_since IS NOT NULL AS billing_may_start, why
   FROM pgext.server_status WHERE server = :srv;
 SELECT from_state, to_state, reason, actor FROM pgext.server_history WHERE server_id = :srv ORDER BY id;

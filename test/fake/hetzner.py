@@ -291,6 +291,10 @@ def endpoint_key(method, path):
 class Handler(BaseHTTPRequestHandler):
     """One HTTP request to the fake."""
 
+    # headers and body go out in separate writes: without TCP_NODELAY every
+    # answer on a kept-alive connection would wait ~40 ms for a delayed ACK
+    disable_nagle_algorithm = True
+
     protocol_version = "HTTP/1.1"
     server_version = "fake-hetzner"
     sys_version = ""

@@ -152,7 +152,7 @@ $bare->wait_for_log(qr/pgext worker is waiting: extension pgext is not installed
 $bare->safe_psql('postgres', 'CREATE EXTENSION pgext CASCADE');
 $bare->safe_psql('postgres', q{SELECT pgext.worker_wake()});
 ok($bare->poll_query_until('postgres',
-	q{SELECT bool_and(refusing IS NULL AND runs > 0) FROM pgext.worker_status WHERE task <> 'hetzner_reconcile' AND
+	q{SELECT bool_and(refusing IS NULL AND runs > 0) FROM pgext.worker_status
 	   WHERE task = 'credit_sweep'}),
 	'the waiting worker starts acting once the extension is created');
 is(worker_pid($bare), $bpid, 'the same worker process waited (no restart)');
