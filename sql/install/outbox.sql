@@ -23,7 +23,9 @@ CREATE TABLE pgext.outbox (
     'server_active', 'server_failed', 'server_paused', 'server_resumed',
     'server_deleting', 'server_deleted',
     -- access granted by an operator
-    'access_granted', 'access_grant_ended'))
+    'access_granted', 'access_grant_ended',
+    -- Stripe sync: a fetched subscription changed pgext's record of it
+    'subscription_synced'))
 );
 CREATE INDEX outbox_account ON pgext.outbox (account_id, id);
 

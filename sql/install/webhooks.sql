@@ -57,8 +57,12 @@ CREATE TABLE pgext.webhook_events (
   next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
   last_error      text,
   applied_at      timestamptz,
+  fetched_run     bigint,
   PRIMARY KEY (source, event_id)
 );
+-- fetched_run: NULL for a delivery whose signature was verified; else the
+-- pgext.stripe_sync_runs 'events' run that fetched the event from Stripe's
+-- GET /v1/events (over TLS with our key: fetched, not signed).
 -- status is one of pending, applied, superseded, ignored, dead, received,
 -- claimed.  Only pgext's functions write it; no CHECK constraint, because the
 -- executor re-reads a CHECK expression on every insert of the ingest hot path.

@@ -17,6 +17,12 @@ extern int	pgext_grace_period;
 extern int	pgext_server_delete_after;
 extern int	pgext_server_paused_retention;
 
+/* Stripe sync settings (seconds, except max_attempts), read by stripe_sync.sql. */
+extern int	pgext_stripe_events_overlap;
+extern int	pgext_stripe_events_max_lag;
+extern int	pgext_stripe_claim_lease;
+extern int	pgext_stripe_max_attempts;
+
 /* Define the billing settings; called from _PG_init. */
 extern void BillingInit(void);
 
