@@ -101,7 +101,7 @@ until_true(qq{SELECT access = 'active' FROM pgext.billing_access('$acct')}, 'the
 my $req = q1(qq{SELECT pgext.stripe_sync_account('$acct')});
 is(q1(qq{SELECT pgext.stripe_sync_wait($req, '20 seconds')}), 'done', 'an on-demand sync answers within the wait');
 
-# --- a server, first location full
+# --- a server, first location full (fsn1 then stays cold for cx22 for ~10 minutes)
 $hz->fault({ kind => 'resource_unavailable', location => 'fsn1' });
 my $srv = q1(qq{SELECT pgext.server_request('$acct', 'loop-1',
 	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1","nbg1"]}')});
@@ -150,7 +150,7 @@ my (undef, $ev_b) = $st->subscription(id => 'sub_bob', customer => 'cus_bob', st
 is(deliver(fake_event($ev_b)), 'accepted', 'bob subscribes');
 until_true(qq{SELECT access = 'active' FROM pgext.billing_access('$bob')}, 'bob has access');
 my $bsrv = q1(qq{SELECT pgext.server_request('$bob', 'loop-bob-1',
-	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"]}')});
+	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["hel1"]}')});
 until_true(qq{SELECT state = 'active' FROM pgext.servers WHERE id = $bsrv}, 'bob\'s server is active');
 $st->subscription(id => 'sub_bob', status => 'canceled', event => 0);
 # a stranger's subscription: no account has that customer
