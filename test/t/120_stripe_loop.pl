@@ -156,12 +156,15 @@ $st->subscription(id => 'sub_bob', status => 'canceled', event => 0);
 # a stranger's subscription: no account has that customer
 $st->subscription(id => 'sub_stranger', customer => 'cus_stranger', status => 'active', price => 'price_pro',
 	current_period_end => $now + 30 * 86400, event => 0);
-my $runs = q1(q{SELECT runs FROM pgext.worker_status WHERE task = 'stripe_reconcile'});
+# and Stripe answers the first list call with a 429: the run retries after Retry-After
+$st->fault({ kind => 'rate_limit', retry_after => 1, path => '^/v1/subscriptions$', count => 1 });
 q1(q{SELECT pgext.worker_run_now('stripe_reconcile')});
 until_true(qq{SELECT access = 'none' FROM pgext.billing_access('$bob')}, 'reconciliation ends bob\'s access');
 until_true(qq{SELECT state IN ('deleting', 'deleted') FROM pgext.servers WHERE id = $bsrv}, 'and his server follows');
 until_true(q{SELECT count(*) = 1 FROM pgext.stripe_unmatched WHERE customer_id = 'cus_stranger'},
 	'an unmatched customer is recorded for operators');
+ok(q1(q{SELECT count(*) = 1 FROM pgext.api_calls WHERE api = 'stripe' AND http_status = 429}),
+	'the 429 is recorded and was ridden out');
 
 # --- an event older than the snapshot arrives later: it does not overwrite it
 my $old = $json->decode($json->encode(fake_event($ev_b)));
