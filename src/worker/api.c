@@ -35,6 +35,7 @@
 #include "utils/timestamp.h"
 
 #include "worker/api.h"
+#include "worker/txn.h"
 
 /* How far ahead the worker looks for due work when nothing is queued. */
 #define API_IDLE_MS 60000L
@@ -184,20 +185,36 @@ WorkerApiOwns(WorkerApi *api, HttpRequest *r)
 }
 
 /*
- * Claim up to `want` requests of each allowed class in one transaction and
- * return them (malloc'd); sets *next_due to when queued work next falls due.
+ * Claim up to `want` requests of each allowed class (in the pump's
+ * transaction) into out (malloc'd); next_due: when queued work falls due.
  */
-static int
-ApiClaim(WorkerApi *api, int64 epoch, int free_slots, double *allow,
-		 HttpRequest **out, TimestampTz *next_due)
+typedef struct ApiClaimArgs
 {
-	int			n = 0;
+	WorkerApi  *api;
+	int64		epoch;
+	int			free_slots;
+	double	   *allow;
+	HttpRequest **out;
+	int			n;				/* requests in out, also when a claim fails midway */
+	TimestampTz next_due;
+} ApiClaimArgs;
+
+/* WorkerTransaction step: the claims of one pump. */
+static void
+ApiClaim(void *argp)
+{
+	ApiClaimArgs *a = (ApiClaimArgs *) argp;
+	WorkerApi  *api = a->api;
+	int64		epoch = a->epoch;
+	int			free_slots = a->free_slots;
+	double	   *allow = a->allow;
+	HttpRequest **out = a->out;
 	Oid			argtypes[3] = {INT8OID, INT4OID, TEXTARRAYOID};
 
-	*next_due = 0;
-	for (int c = 0; c < API_NUM_CLASSES && free_slots - n > 0; c++)
+	a->next_due = 0;
+	for (int c = 0; c < API_NUM_CLASSES && free_slots - a->n > 0; c++)
 	{
-		int			want = (int) Min((double) (free_slots - n), allow[c]);
+		int			want = (int) Min((double) (free_slots - a->n), allow[c]);
 		Datum		args[3];
 		Datum		cls = CStringGetTextDatum(class_names[c]);
 
@@ -225,7 +242,7 @@ ApiClaim(WorkerApi *api, int64 epoch, int free_slots, double *allow,
 			r = ApiNewRequest(api, c, ref, method, path, body, idem);
 			if (r == NULL)
 				ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
-			out[n++] = r;
+			out[a->n++] = r;
 		}
 	}
 	if (api->next_due_sql &&
@@ -235,9 +252,8 @@ ApiClaim(WorkerApi *api, int64 epoch, int free_slots, double *allow,
 		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 
 		if (!isnull)
-			*next_due = DatumGetTimestampTz(d);
+			a->next_due = DatumGetTimestampTz(d);
 	}
-	return n;
 }
 
 /* Claim and send what the budget and the free slots allow. */
@@ -250,9 +266,8 @@ WorkerApiPump(WorkerApi *api, HttpEngine *engine, int64 epoch)
 	double		allow[API_NUM_CLASSES];
 	bool		any = false;
 	HttpRequest **claimed;
-	volatile int nclaimed = 0;
-	TimestampTz next_due = 0;
-	MemoryContext cxt = CurrentMemoryContext;
+	int			nclaimed;
+	TimestampTz next_due;
 
 	if (api->claim_sql == NULL || api->cfg.refusing[0] != '\0' || api->cfg.token == NULL)
 		return;
@@ -289,37 +304,21 @@ WorkerApiPump(WorkerApi *api, HttpEngine *engine, int64 epoch)
 	}
 
 	claimed = palloc(sizeof(HttpRequest *) * free_slots);
-	PG_TRY();
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		nclaimed = ApiClaim(api, epoch, free_slots, allow, claimed, &next_due);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
+		ApiClaimArgs a = {api, epoch, free_slots, allow, claimed, 0, 0};
+		char		error[WORKER_API_REASON_LEN];
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		for (int i = 0; i < nclaimed; i++)
-			ApiFreeRequest(claimed[i]);
-		nclaimed = 0;
-		ApiNoteError(api, "claiming work failed", edata->message ? edata->message : "unknown error");
-		FreeErrorData(edata);
-		api->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), API_ERROR_MS);
-		MemoryContextSwitchTo(cxt);
-		return;
+		if (!WorkerTransaction(NULL, ApiClaim, &a, error, sizeof(error)))
+		{
+			for (int i = 0; i < a.n; i++)
+				ApiFreeRequest(claimed[i]);
+			ApiNoteError(api, "claiming work failed", error);
+			api->next_claim_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), API_ERROR_MS);
+			return;
+		}
+		nclaimed = a.n;
+		next_due = a.next_due;
 	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
 
 	/* committed: now the requests may go out */
 	for (int i = 0; i < nclaimed; i++)
@@ -501,49 +500,41 @@ ApiReportGuarded(WorkerApi *api, HttpRequest *r, MemoryContext cxt)
 	PG_END_TRY();
 }
 
+typedef struct ApiReportArgs
+{
+	WorkerApi  *api;
+	MemoryContext cxt;			/* outside the transaction, for error data */
+} ApiReportArgs;
+
+/* WorkerTransaction step: every finished request, one subtransaction each. */
+static void
+ApiReportAll(void *argp)
+{
+	ApiReportArgs *a = (ApiReportArgs *) argp;
+
+	for (int i = 0; i < a->api->ndone; i++)
+	{
+		ApiReportGuarded(a->api, a->api->done[i], a->cxt);
+		/* the snapshot must see what the previous response changed */
+		PopActiveSnapshot();
+		CommandCounterIncrement();
+		PushActiveSnapshot(GetTransactionSnapshot());
+	}
+}
+
 /* Hand every finished request to SQL: one transaction, one subtransaction each. */
 void
 WorkerApiReport(WorkerApi *api)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	int			n = api->ndone;
+	ApiReportArgs a = {api, CurrentMemoryContext};
+	char		error[WORKER_API_REASON_LEN];
 
-	if (n == 0)
+	if (api->ndone == 0)
 		return;
-	PG_TRY();
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		for (int i = 0; i < n; i++)
-		{
-			ApiReportGuarded(api, api->done[i], cxt);
-			/* the snapshot must see what the previous response changed */
-			PopActiveSnapshot();
-			CommandCounterIncrement();
-			PushActiveSnapshot(GetTransactionSnapshot());
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
+	if (!WorkerTransaction(NULL, ApiReportAll, &a, error, sizeof(error)))
 		ApiNoteError(api, "reporting responses failed (their claims are rescued when their leases end)",
-					 edata->message ? edata->message : "unknown error");
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cxt);
-	for (int i = 0; i < n; i++)
+					 error);
+	for (int i = 0; i < api->ndone; i++)
 		ApiFreeRequest(api->done[i]);
 	api->ndone = 0;
 }

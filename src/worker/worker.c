@@ -60,6 +60,7 @@
 #include "webhooks/webhooks.h"
 #include "worker/api.h"
 #include "worker/http.h"
+#include "worker/txn.h"
 #include "worker/worker.h"
 
 PGDLLEXPORT void pgext_worker_main(Datum arg);
@@ -389,18 +390,28 @@ WorkerApiByName(const char *name)
 	return NULL;
 }
 
+/* WorkerTransaction step: a task's SQL. */
+static void
+WorkerTaskStep(void *arg)
+{
+	WorkerTask *task = (WorkerTask *) arg;
+
+	if (SPI_execute(task->sql, false, 0) < 0)
+		elog(ERROR, "SPI_execute failed for task %s", task->name);
+}
+
 /*
  * Run one task as its own transaction.  An error is caught: the transaction
  * is aborted, the message logged and kept in the task's status row.
  */
 static void
-WorkerRunTask(int i, MemoryContext cycle_cxt)
+WorkerRunTask(int i)
 {
-	volatile bool ok = true;
-	char		error[WORKER_ERROR_LEN] = "";
+	bool		ok;
+	char		error[WORKER_ERROR_LEN];
 	TimestampTz now;
 	WorkerTaskState *st = &wshared->task[i];
-	WorkerApi  *volatile api = WorkerApiByName(tasks[i].api);
+	WorkerApi  *api = WorkerApiByName(tasks[i].api);
 
 	if (api != NULL && (api->cfg.refusing[0] != '\0' || api->cfg.token == NULL))
 	{
@@ -412,38 +423,11 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
 		LWLockRelease(wshared->lock);
 		return;
 	}
-	PG_TRY();
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, tasks[i].sql);
-		if (SPI_execute(tasks[i].sql, false, 0) < 0)
-			elog(ERROR, "SPI_execute failed for task %s", tasks[i].name);
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cycle_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ok = false;
-		strlcpy(error, edata->message ? edata->message : "unknown error", sizeof(error));
+	ok = WorkerTransaction(tasks[i].sql, WorkerTaskStep, &tasks[i], error, sizeof(error));
+	if (!ok)
 		ereport(LOG,
 				(errmsg("pgext worker task %s failed: %s", tasks[i].name, error),
 				 errhint("The task runs again at its next interval; pgext.worker_status shows its last error.")));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(cycle_cxt);
 
 	now = GetCurrentTimestamp();
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
@@ -464,7 +448,7 @@ WorkerRunTask(int i, MemoryContext cycle_cxt)
  * (-1: none scheduled).
  */
 static long
-WorkerRunDue(MemoryContext cycle_cxt)
+WorkerRunDue(void)
 {
 	long		wait_ms = -1;
 
@@ -479,7 +463,7 @@ WorkerRunDue(MemoryContext cycle_cxt)
 		wshared->task[i].due_now = false;
 		LWLockRelease(wshared->lock);
 		if (due)
-			WorkerRunTask(i, cycle_cxt);
+			WorkerRunTask(i);
 		CHECK_FOR_INTERRUPTS();
 	}
 	for (int i = 0; i < NUM_TASKS; i++)
@@ -499,6 +483,33 @@ WorkerRunDue(MemoryContext cycle_cxt)
 	return wait_ms;
 }
 
+/* One statement with arguments and its one bigint (or boolean) result. */
+typedef struct WorkerInt8Query
+{
+	const char *sql;
+	int			nargs;
+	Oid		   *argtypes;
+	Datum	   *args;
+	int64		result;
+	bool		isnull;
+} WorkerInt8Query;
+
+/* WorkerTransaction step: run the query, keep its value. */
+static void
+WorkerInt8Step(void *arg)
+{
+	WorkerInt8Query *q = (WorkerInt8Query *) arg;
+	Datum		d;
+
+	if (SPI_execute_with_args(q->sql, q->nargs, q->argtypes, q->args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "%s returned no row", q->sql);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &q->isnull);
+	if (!q->isnull)
+		q->result = SPI_gettypeid(SPI_tuptable->tupdesc, 1) == BOOLOID ?
+			(int64) DatumGetBool(d) : DatumGetInt64(d);
+}
+
 /*
  * Run one SQL statement returning one bigint in its own transaction; false
  * (and the error logged) when it fails.
@@ -506,49 +517,19 @@ WorkerRunDue(MemoryContext cycle_cxt)
 static bool
 WorkerExecInt8(const char *sql, int nargs, Oid *argtypes, Datum *args, int64 *result, bool *isnull)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	volatile bool ok = true;
+	WorkerInt8Query q = {sql, nargs, argtypes, args, 0, true};
+	char		error[WORKER_ERROR_LEN];
 
 	*isnull = true;
-	PG_TRY();
+	if (!WorkerTransaction(sql, WorkerInt8Step, &q, error, sizeof(error)))
 	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		if (SPI_connect() != SPI_OK_CONNECT)
-			elog(ERROR, "SPI_connect failed");
-		PushActiveSnapshot(GetTransactionSnapshot());
-		pgstat_report_activity(STATE_RUNNING, sql);
-		if (SPI_execute_with_args(sql, nargs, argtypes, args, NULL, false, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
-			elog(ERROR, "%s returned no row", sql);
-		{
-			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
-
-			if (!*isnull)
-				*result = SPI_gettypeid(SPI_tuptable->tupdesc, 1) == BOOLOID ?
-					(int64) DatumGetBool(d) : DatumGetInt64(d);
-		}
-		SPI_finish();
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		ereport(LOG, (errmsg("pgext worker: %s failed: %s", sql, error)));
+		return false;
 	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		ereport(LOG, (errmsg("pgext worker: %s failed: %s", sql,
-							 edata->message ? edata->message : "unknown error")));
-		FreeErrorData(edata);
-		ok = false;
-	}
-	PG_END_TRY();
-	pgstat_report_activity(STATE_IDLE, NULL);
-	MemoryContextSwitchTo(cxt);
-	return ok;
+	*isnull = q.isnull;
+	if (!q.isnull)
+		*result = q.result;
+	return true;
 }
 
 /*
@@ -590,42 +571,35 @@ WorkerHeartbeat(int64 epoch)
 	return isnull || alive != 0;
 }
 
+/* WorkerTransaction step: read the APIs' configuration (*all: every API). */
+static void
+WorkerConfigureStep(void *arg)
+{
+	bool		all = *(bool *) arg;
+
+	for (int i = 0; i < NUM_APIS; i++)
+	{
+		apis[i]->timeout_ms = http_timeout_s * 1000;
+		if (all || apis[i]->cfg.refusing[0] != '\0')
+			WorkerApiConfigure(apis[i]);
+	}
+}
+
 /*
  * Read the APIs' configuration (one transaction); errors leave them refused.
  * all = false: only the APIs that refuse now (a secret stored since).
  */
 static void
-WorkerConfigure(MemoryContext cycle_cxt, bool all)
+WorkerConfigure(bool all)
 {
-	PG_TRY();
-	{
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		for (int i = 0; i < NUM_APIS; i++)
-		{
-			apis[i]->timeout_ms = http_timeout_s * 1000;
-			if (all || apis[i]->cfg.refusing[0] != '\0')
-				WorkerApiConfigure(apis[i]);
-		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
+	char		error[WORKER_ERROR_LEN];
 
-		MemoryContextSwitchTo(cycle_cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
-		snprintf(hetzner.cfg.refusing, sizeof(hetzner.cfg.refusing),
-				 "reading the configuration failed: %s", edata->message ? edata->message : "unknown error");
-		ereport(LOG, (errmsg("pgext worker: %s", hetzner.cfg.refusing)));
-		FreeErrorData(edata);
-	}
-	PG_END_TRY();
-	MemoryContextSwitchTo(cycle_cxt);
+	if (WorkerTransaction(NULL, WorkerConfigureStep, &all, error, sizeof(error)))
+		return;
+	for (int i = 0; i < NUM_APIS; i++)
+		snprintf(apis[i]->cfg.refusing, sizeof(apis[i]->cfg.refusing),
+				 "reading the configuration failed: %s", error);
+	ereport(LOG, (errmsg("pgext worker: reading the configuration failed: %s", error)));
 }
 
 /* Publish the APIs' status for worker_api_status. */
@@ -785,7 +759,7 @@ pgext_worker_main(Datum arg)
 			if (!configured || (next_config != 0 && GetCurrentTimestamp() >= next_config))
 			{
 				/* all at start and reload; a refused API again every few seconds */
-				WorkerConfigure(cycle_cxt, !configured);
+				WorkerConfigure(!configured);
 				configured = true;
 				next_config = WorkerAnyApiRefused() ?
 					TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_CONFIG_RETRY_MS) : 0;
@@ -812,7 +786,7 @@ pgext_worker_main(Datum arg)
 				for (int i = 0; i < NUM_APIS; i++)
 					apis[i]->next_claim_at = 0;
 			}
-			wait_ms = WorkerRunDue(cycle_cxt);
+			wait_ms = WorkerRunDue();
 			WorkerDriveEngine(true);
 			for (int i = 0; i < NUM_APIS; i++)
 			{

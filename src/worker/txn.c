@@ -1,0 +1,60 @@
+/*
+ * txn.c — one short transaction for one step of the worker.
+ *
+ * The step runs with SPI connected and an active snapshot.  An error is
+ * caught here: the transaction is aborted, its message handed back, and the
+ * worker's loop goes on (the work is level-triggered: a failed step is taken
+ * again later, never lost).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+
+#include "worker/txn.h"
+
+/* Run step(arg) as one transaction; false with the message on an error. */
+bool
+WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *error, size_t errlen)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile bool ok = true;
+
+	if (error && errlen > 0)
+		error[0] = '\0';
+	PG_TRY();
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		PushActiveSnapshot(GetTransactionSnapshot());
+		if (activity)
+			pgstat_report_activity(STATE_RUNNING, activity);
+		step(arg);
+		SPI_finish();
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		if (error && errlen > 0)
+			strlcpy(error, edata->message ? edata->message : "unknown error", errlen);
+		FreeErrorData(edata);
+		ok = false;
+	}
+	PG_END_TRY();
+	if (activity)
+		pgstat_report_activity(STATE_IDLE, NULL);
+	MemoryContextSwitchTo(cxt);
+	return ok;
+}
