@@ -173,10 +173,14 @@ $$;
 
 -- Internal: apply one listed subscription as a snapshot taken at `at`:
 -- through the webhook effects (pgext.stripe_event_effects) as a
--- customer.subscription.updated event whose created is `at` and whose id
--- is 'snapshot:<run>'.  pgext.stripe_object_versions orders it with the
--- events of that subscription: an event created before `at` that arrives
--- later is superseded, a newer one applies.  Returns changed, unchanged,
+-- customer.subscription.updated event whose created is just before the
+-- second of `at` and whose id is 'snapshot:<run>'.
+-- pgext.stripe_object_versions orders it with the events of that
+-- subscription: an event created in an earlier second that arrives later is
+-- superseded, a newer one applies.  Stripe's created has whole seconds, so
+-- an event of the fetch's own second may be older or newer than the
+-- snapshot: it applies (were it older, the snapshot already holds its
+-- change; dropping a newer one would lose a change until the next run).  Returns changed, unchanged,
 -- superseded, unmatched (recorded in pgext.stripe_unmatched),
 -- livemode_mismatch, malformed or error (the run's last_error says why);
 -- counts it in the run; a change is listed in the run and announced
@@ -205,7 +209,8 @@ BEGIN
   END IF;
   SELECT pg_catalog.to_jsonb(s) - 'updated_at' INTO before FROM pgext.stripe_subscriptions s WHERE s.id = sid;
   BEGIN
-    result := pgext.stripe_event_effects(snap, 'customer.subscription.updated', sid, $3,
+    result := pgext.stripe_event_effects(snap, 'customer.subscription.updated', sid,
+                                         pg_catalog.date_trunc('second', $3) - interval '1 microsecond',
                                          pg_catalog.jsonb_build_object('data', pg_catalog.jsonb_build_object('object', $2)));
   EXCEPTION
     WHEN no_data_found THEN

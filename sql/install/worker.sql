@@ -26,7 +26,8 @@ LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
 -- The work waiting for a task (NULL where a task has no queue): events to
 -- apply, servers with an action queued (or a reconcile page / orphan delete
--- for hetzner_reconcile), api_calls rows past their retention.
+-- for hetzner_reconcile), Stripe runs open (subscription lists and
+-- on-demand account syncs; event lists), api_calls rows past their retention.
 CREATE FUNCTION pgext.worker_queue_depth(task text) RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
   SELECT CASE $1
@@ -38,6 +39,11 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
       (SELECT pg_catalog.count(*) FROM pgext.hetzner_reconcile_runs r WHERE r.finished_at IS NULL)
       + (SELECT pg_catalog.count(*) FROM pgext.server_orphans o
           WHERE o.delete_queued_at IS NOT NULL AND o.deleted_at IS NULL)
+    WHEN 'stripe_reconcile' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.stripe_sync_runs r
+        WHERE r.status = 'running' AND r.kind IN ('reconcile', 'account'))
+    WHEN 'stripe_events' THEN
+      (SELECT pg_catalog.count(*) FROM pgext.stripe_sync_runs r WHERE r.status = 'running' AND r.kind = 'events')
     WHEN 'api_calls_retention' THEN
       (SELECT pg_catalog.count(*) FROM pgext.api_calls c
         WHERE c.at < pg_catalog.now() - pg_catalog.current_setting('pgext.api_calls_retention')::interval)

@@ -101,7 +101,7 @@ until_true(qq{SELECT access = 'active' FROM pgext.billing_access('$acct')}, 'the
 my $req = q1(qq{SELECT pgext.stripe_sync_account('$acct')});
 is(q1(qq{SELECT pgext.stripe_sync_wait($req, '20 seconds')}), 'done', 'an on-demand sync answers within the wait');
 
-# --- a server, first location full
+# --- a server, first location full (fsn1 then stays cold for cx22 for ~10 minutes)
 $hz->fault({ kind => 'resource_unavailable', location => 'fsn1' });
 my $srv = q1(qq{SELECT pgext.server_request('$acct', 'loop-1',
 	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1","nbg1"]}')});
@@ -150,18 +150,21 @@ my (undef, $ev_b) = $st->subscription(id => 'sub_bob', customer => 'cus_bob', st
 is(deliver(fake_event($ev_b)), 'accepted', 'bob subscribes');
 until_true(qq{SELECT access = 'active' FROM pgext.billing_access('$bob')}, 'bob has access');
 my $bsrv = q1(qq{SELECT pgext.server_request('$bob', 'loop-bob-1',
-	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"]}')});
+	'{"server_type":"cx22","image":"ubuntu-24.04","locations":["hel1"]}')});
 until_true(qq{SELECT state = 'active' FROM pgext.servers WHERE id = $bsrv}, 'bob\'s server is active');
 $st->subscription(id => 'sub_bob', status => 'canceled', event => 0);
 # a stranger's subscription: no account has that customer
 $st->subscription(id => 'sub_stranger', customer => 'cus_stranger', status => 'active', price => 'price_pro',
 	current_period_end => $now + 30 * 86400, event => 0);
-my $runs = q1(q{SELECT runs FROM pgext.worker_status WHERE task = 'stripe_reconcile'});
+# and Stripe answers the first list call with a 429: the run retries after Retry-After
+$st->fault({ kind => 'rate_limit', retry_after => 1, path => '^/v1/subscriptions$', count => 1 });
 q1(q{SELECT pgext.worker_run_now('stripe_reconcile')});
 until_true(qq{SELECT access = 'none' FROM pgext.billing_access('$bob')}, 'reconciliation ends bob\'s access');
 until_true(qq{SELECT state IN ('deleting', 'deleted') FROM pgext.servers WHERE id = $bsrv}, 'and his server follows');
 until_true(q{SELECT count(*) = 1 FROM pgext.stripe_unmatched WHERE customer_id = 'cus_stranger'},
 	'an unmatched customer is recorded for operators');
+ok(q1(q{SELECT count(*) = 1 FROM pgext.api_calls WHERE api = 'stripe' AND http_status = 429}),
+	'the 429 is recorded and was ridden out');
 
 # --- an event older than the snapshot arrives later: it does not overwrite it
 my $old = $json->decode($json->encode(fake_event($ev_b)));
