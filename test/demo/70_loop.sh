@@ -6,7 +6,8 @@
 # webhook never arrives: the worker recovers it from GET /v1/events, access
 # ends and her server is deleted after the delay.  psql plays Stripe's
 # webhook sender only (it signs each event the fake Stripe recorded, as 30
-# does); everything else is the worker.  Time-dependent steps use small
+# does); everything else is the worker.  A reconciliation at the end records
+# a subscription whose customer no account knows.  Time-dependent steps use small
 # settings (seconds) and waits that poll; the output is the same every run (no
 # ids, ports, durations or timestamps).
 set -euo pipefail
@@ -64,14 +65,19 @@ stripe_event() { curl -sS -f -H @"$work/stripe-auth" "$st_base/v1/events/$1"; }
 # the id of the event Stripe recorded for it.
 stripe_change() {
   # each change in a later second than the last one (Stripe's created is in whole seconds)
-  while [ "$(date +%s)" -le "$(cat "$work/second" 2>/dev/null || echo 0)" ]; do sleep 0.05; done
+  next_second
   curl -sS -f -D "$work/headers" -o /dev/null -H 'content-type: application/json' --data "$1" \
     "$st_base/__fake/subscriptions"
   mark_second
   tr -d '\r' <"$work/headers" | sed -n 's/^[Ff]ake-[Ee]vent-[Ii]d: *//p'
 }
-# mark_second: the next stripe_change happens in a later second than now.
+# mark_second: the next stripe_change happens in a later second than now;
+# next_second: wait for that later second (Stripe's created is in whole
+# seconds: a snapshot taken in the second of an event counts as older).
 mark_second() { date +%s >"$work/second"; }
+next_second() {
+  while [ "$(date +%s)" -le "$(cat "$work/second" 2>/dev/null || echo 0)" ]; do sleep 0.05; done
+}
 # stripe_raw_event JSON: an event of Stripe's own (invoice, checkout) added to
 # the fake's /v1/events; prints the event.
 stripe_raw_event() { st POST events "$1"; }
@@ -203,6 +209,7 @@ echo '--- 3. checkout returns to the app first; the app asks for an on-demand sy
 echo '    her subscriptions from Stripe at once) and waits for its answer:'
 echo "      SELECT pgext.stripe_sync_account(account);     -- commit, then"
 echo "      SELECT pgext.stripe_sync_wait(request, '10 seconds');"
+next_second
 req=$(val -c "SELECT pgext.stripe_sync_account('$carol')")
 q -c "SELECT pgext.stripe_sync_wait($req, '20 seconds') AS sync"
 mark_second
@@ -277,6 +284,19 @@ echo '--- 9. access ended: the server is paused, then deleted after pgext.server
 wait_for "SELECT state = 'deleted' FROM pgext.servers WHERE id = $srv" "carol's server to be deleted"
 history
 at_fake
+
+echo
+echo '--- 10. the daily reconciliation, now: a subscription appears at Stripe whose customer no account'
+echo "    knows (no event); SELECT pgext.worker_run_now('stripe_reconcile') lists every subscription"
+echo '    (GET /v1/subscriptions?status=all) and applies each as a snapshot'
+stripe_change '{"id": "sub_demo_stranger", "customer": "cus_demo_stranger", "status": "active", "price": "price_pro_monthly", "current_period_end": '"$period_end"', "event": false}' >/dev/null
+val -c "SELECT pgext.worker_run_now('stripe_reconcile')" >/dev/null
+wait_for "SELECT status <> 'running' FROM pgext.stripe_sync_status WHERE kind = 'reconcile'" \
+  'the reconciliation to finish'
+q -c "SELECT kind, status, seen, applied, changed, unmatched FROM pgext.stripe_sync_status WHERE kind = 'reconcile'"
+echo '    carol'"'"'s subscription agrees with pgext (canceled); the other is kept for an operator, who links'
+echo "    the customer with account_set_stripe_customer (never matched by email):"
+q -c "SELECT subscription_id, customer_id, status, sightings FROM pgext.stripe_unmatched ORDER BY subscription_id"
 
 echo
 echo '--- what her app was told along the way (pgext.outbox, in order)'
