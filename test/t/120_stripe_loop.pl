@@ -179,6 +179,26 @@ is(q1(q{SELECT status FROM pgext.webhook_events WHERE event_id = 'evt_loop_old'}
 	'as superseded by the newer snapshot');
 is(access($bob), 'none', 'bob stays without access');
 
+# --- Stripe reads are paced: 20 on-demand syncs at 5 requests per second take
+# at least (20 - 5) / 5 = 3 s (a lower bound: a slow machine only adds time)
+$node->safe_psql($db, 'ALTER SYSTEM SET pgext.stripe_requests_per_second = 5');
+$node->safe_psql($db, 'ALTER SYSTEM SET pgext.stripe_concurrency = 20');
+$node->reload;
+until_true(q{SELECT current_setting('pgext.stripe_requests_per_second') = '5'}, 'the pace is set');
+# (the worker reads it on the reload; a wake-up makes sure it looked)
+q1(q{SELECT pgext.worker_wake()});
+my $before_sync = q1(q{SELECT coalesce(max(id), 0) FROM pgext.api_calls});
+q1(q{BEGIN;
+      SELECT pgext.account_set_stripe_customer(pgext.account_create('pace-' || g), 'cus_pace_' || g)
+        FROM generate_series(1, 20) g;
+      SELECT count(pgext.stripe_sync_account(a.id)) FROM pgext.accounts a WHERE a.external_id LIKE 'pace-%';
+      COMMIT});
+until_true(qq{SELECT count(*) = 20 FROM pgext.api_calls WHERE id > $before_sync AND api = 'stripe' AND path LIKE '%customer=cus_pace_%'},
+	'20 on-demand syncs answered');
+my $span = q1(qq{SELECT extract(epoch FROM max(at) - min(at)) FROM pgext.api_calls
+	WHERE id > $before_sync AND api = 'stripe' AND path LIKE '%customer=cus_pace_%'});
+ok($span >= 2.9, "paced at pgext.stripe_requests_per_second = 5: 20 calls took $span s (at least 3 s)");
+
 # --- the key never leaks
 unlike(slurp_file($node->logfile), qr/\Q$sk\E/, 'the Stripe key is not in the server log');
 is(q1(qq{SELECT count(*) FROM pgext.api_calls c WHERE c::text LIKE '%$sk%'}), 0, 'nor in api_calls');
