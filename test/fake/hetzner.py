@@ -14,15 +14,13 @@ import json
 import math
 import os
 import re
-import signal
-import socket
-import struct
 import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakehttp import FakeHandler, serve
 
 USER_DATA_MAX = 32768
 PER_PAGE_MAX = 50
@@ -288,63 +286,10 @@ def endpoint_key(method, path):
     return method + " " + re.sub(r"/\d+", "/{id}", path)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     """One HTTP request to the fake."""
 
-    # headers and body go out in separate writes: without TCP_NODELAY every
-    # answer on a kept-alive connection would wait ~40 ms for a delayed ACK
-    disable_nagle_algorithm = True
-
-    protocol_version = "HTTP/1.1"
     server_version = "fake-hetzner"
-    sys_version = ""
-
-    def log_message(self, fmt, *args):
-        """Silences the default log (our own line is written in handle_one)."""
-
-    def do_GET(self):
-        """GET."""
-        self.handle_one("GET")
-
-    def do_POST(self):
-        """POST."""
-        self.handle_one("POST")
-
-    def do_DELETE(self):
-        """DELETE."""
-        self.handle_one("DELETE")
-
-    def do_PUT(self):
-        """PUT."""
-        self.handle_one("PUT")
-
-    def send_raw(self, status, body, headers):
-        """Writes a response with a Content-Length."""
-        data = body if isinstance(body, bytes) else body.encode()
-        self.send_response(status)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def reset_connection(self):
-        """Closes the socket with a TCP RST and no response."""
-        try:
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                       struct.pack("ii", 1, 0))
-            self.connection.close()
-        except OSError:
-            pass
-        self.close_connection = True
-
-    def finish(self):
-        """As the base class, tolerating a socket we reset."""
-        try:
-            super().finish()
-        except (OSError, ValueError):
-            pass
 
     def handle_one(self, method):
         """Reads the request, applies auth, budget and faults, answers."""
@@ -656,14 +601,6 @@ class _Malformed(Exception):
         self.status = status
 
 
-class Server(ThreadingHTTPServer):
-    """The HTTP server, one thread per connection."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 1024
-
-
 def main():
     """Parses arguments, binds 127.0.0.1, serves until SIGTERM."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -674,32 +611,7 @@ def main():
     p.add_argument("--refill", type=float, default=1.0)
     p.add_argument("--action-polls", type=int, default=1)
     a = p.parse_args()
-    httpd = Server(("127.0.0.1", a.port), Handler)
-    httpd.fake = Fake(a.token, a.rate_limit, a.refill, a.action_polls)
-    port = httpd.server_address[1]
-    if a.port_file:
-        tmp = a.port_file + ".tmp"
-        with open(tmp, "w") as fh:
-            fh.write("%d\n" % port)
-        os.rename(tmp, a.port_file)
-    sys.stderr.write("fake-hetzner: listening on 127.0.0.1:%d\n" % port)
-    sys.stderr.flush()
-    signal.signal(signal.SIGTERM,
-                  lambda *_: threading.Thread(target=httpd.shutdown).start())
-    threading.Thread(target=watch_parent, args=(httpd, os.getppid()), daemon=True).start()
-    httpd.serve_forever(poll_interval=0.2)
-    httpd.server_close()
-    sys.stderr.write("fake-hetzner: stopped\n")
-    sys.stderr.flush()
-    # handlers still sleeping in a slow fault must not keep the process alive
-    os._exit(0)
-
-
-def watch_parent(httpd, parent):
-    """Stops the fake when the process that started it is gone (a test that died)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    httpd.shutdown()
+    serve("fake-hetzner", Fake(a.token, a.rate_limit, a.refill, a.action_polls), Handler, a.port, a.port_file)
 
 
 if __name__ == "__main__":
