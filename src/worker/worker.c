@@ -76,6 +76,8 @@ PG_FUNCTION_INFO_V1(worker_apis);
 #define WORKER_IDLE_MS 10000L
 /* How often to look again while in recovery (no query, just a flag). */
 #define WORKER_RECOVERY_MS 1000L
+/* While acting, how often the worker checks that the extension still exists. */
+#define WORKER_EXTENSION_CHECK_MS 1000L
 /* How often a refused API's configuration is read again. */
 #define WORKER_CONFIG_RETRY_MS 5000L
 /* How often the worker renews its epoch's heartbeat. */
@@ -675,6 +677,7 @@ pgext_worker_main(Datum arg)
 	uint64		seen_wake = 0;
 	TimestampTz next_heartbeat = 0;
 	TimestampTz next_config = 0;
+	TimestampTz next_extension_check = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -733,7 +736,8 @@ pgext_worker_main(Datum arg)
 			WorkerSetRefusing("disabled by pgext.worker_enabled");
 			wait_ms = -1;
 		}
-		else if (!WorkerExtensionPresent())
+		else if ((epoch == 0 || GetCurrentTimestamp() >= next_extension_check) &&
+				 !WorkerExtensionPresent())
 		{
 			char		reason[WORKER_REASON_LEN];
 
@@ -756,6 +760,9 @@ pgext_worker_main(Datum arg)
 
 			acting = true;
 			WorkerSetRefusing("");
+			/* not a transaction per loop turn: with many answers arriving it adds up */
+			if (GetCurrentTimestamp() >= next_extension_check)
+				next_extension_check = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), WORKER_EXTENSION_CHECK_MS);
 			if (!configured || (next_config != 0 && GetCurrentTimestamp() >= next_config))
 			{
 				/* all at start and reload; a refused API again every few seconds */
