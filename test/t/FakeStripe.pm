@@ -13,15 +13,11 @@ package FakeStripe;
 
 use strict;
 use warnings;
-use Cwd ();
-use File::Basename ();
-use File::Temp ();
+use parent -norequire, 'FakeProcess';
+use FakeProcess ();
 use HTTP::Tiny;
-use IPC::Run ();
 use JSON::PP ();
-use Time::HiRes ();
 
-my $root = Cwd::abs_path(File::Basename::dirname(__FILE__) . '/../..');
 my $json = JSON::PP->new->canonical->allow_nonref;
 
 # Starts the fake.  Options: token (default 'sk_test_fake'), livemode (objects
@@ -30,37 +26,12 @@ my $json = JSON::PP->new->canonical->allow_nonref;
 sub start
 {
 	my ($class, %o) = @_;
-	my $dir = File::Temp::tempdir('fake-stripe-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-	my $self = bless {
-		token => $o{token} // 'sk_test_fake',
-		dir => $dir,
-		log => "$dir/fake.log",
-		http => HTTP::Tiny->new(timeout => 30, keep_alive => 0),
-	}, $class;
-	my @cmd = ('python3', "$root/test/fake/stripe.py", '--port', '0',
-		'--token', $self->{token}, '--port-file', "$dir/port");
-	push @cmd, '--livemode' if $o{livemode};
-	$self->{h} = IPC::Run::start(\@cmd, '<', \undef, '>', "$dir/stdout", '2>', $self->{log});
-	my $deadline = time + 30;
-	until (-s "$dir/port")
-	{
-		die "fake-stripe did not start: " . $self->log_text if time > $deadline;
-		Time::HiRes::sleep(0.05);
-	}
-	open my $fh, '<', "$dir/port" or die "port file: $!";
-	chomp($self->{port} = <$fh>);
-	close $fh;
-	return $self;
+	return $class->launch('fake-stripe', 'stripe.py', $o{token} // 'sk_test_fake',
+		($o{livemode} ? ('--livemode') : ()));
 }
-
-# The port it listens on.
-sub port { return $_[0]{port} }
 
 # The base URL (what pgext.stripe_api_url would be set to; paths start with /v1).
 sub url { return "http://127.0.0.1:$_[0]{port}" }
-
-# The key it accepts.
-sub token { return $_[0]{token} }
 
 # One API call: $method, $path from /v1 on (e.g. '/v1/subscriptions?limit=3'),
 # options token => (undef: the fake's own; '': no Authorization header),
@@ -143,55 +114,5 @@ sub clock { my ($self, $now) = @_; return $self->control('POST', 'clock', { now 
 
 # Moves the clock forward by $seconds (freezing it).
 sub advance { my ($self, $s) = @_; return $self->control('POST', 'clock', { advance => $s })->{now} }
-
-# Adds faults (a hash or a list of hashes; see test/fake/README.md).
-sub fault { my ($self, @f) = @_; return $self->control('POST', 'faults', \@f) }
-
-# Removes every fault.
-sub clear_faults { return $_[0]->control('DELETE', 'faults') }
-
-# Changes livemode / api_version / period_on_subscription / rate_limit.
-sub config { my ($self, %c) = @_; return $self->control('POST', 'config', \%c) }
-
-# Back to the start: nothing stored, no faults, real clock, default config.
-sub reset { return $_[0]->control('POST', 'reset') }
-
-# The fake's state; options subscriptions/events/customers/calls => 0 leave those out.
-sub state
-{
-	my ($self, %o) = @_;
-	my $q = join '&', map { "$_=$o{$_}" } sort keys %o;
-	return $self->control('GET', 'state' . ($q ? "?$q" : ''));
-}
-
-# What the fake wrote to stderr so far.
-sub log_text
-{
-	my ($self) = @_;
-	open my $fh, '<', $self->{log} or return '';
-	local $/;
-	my $t = <$fh>;
-	close $fh;
-	return $t // '';
-}
-
-# Stops it with SIGTERM and waits; returns its exit code.
-sub stop
-{
-	my ($self) = @_;
-	return undef unless $self->{h};
-	$self->{h}->signal('TERM');
-	$self->{h}->finish;
-	my $rc = $self->{h}->full_result(0) >> 8;
-	delete $self->{h};
-	return $rc;
-}
-
-# Stops it when the object goes away.
-sub DESTROY
-{
-	my ($self) = @_;
-	if ($self->{h}) { eval { $self->{h}->kill_kill; }; }
-}
 
 1;
