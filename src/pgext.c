@@ -14,6 +14,7 @@
 #include "billing/billing.h"
 #include "common/preload.h"
 #include "drop_guard.h"
+#include "health/health.h"
 #include "secrets/secrets.h"
 #include "servers/servers.h"
 #include "settings.h"
@@ -33,6 +34,7 @@ _PG_init(void)
 	BillingInit();
 	WebhooksInit();
 	ServersInit();
+	HealthInit();
 	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	SecretsInit();				/* preloaded only: audit memory, keys, log warning */
 	WorkerInit();				/* task settings; preloaded: shared memory, the worker */
