@@ -11,6 +11,7 @@
 #include "utils/guc.h"
 
 #include "health/health.h"
+#include "health/stats.h"
 
 int			pgext_health_concurrency = 100;
 int			pgext_health_batch_size = 1000;
@@ -30,7 +31,7 @@ int			pgext_health_breaker_window = 300;
 int			pgext_health_breaker_quiet = 600;
 int			pgext_health_history_retention = 30 * 86400;
 
-/* Define the health settings; called from _PG_init. */
+/* Define the health settings and reserve the poller's shared counters; called from _PG_init. */
 void
 HealthInit(void)
 {
@@ -105,4 +106,5 @@ HealthInit(void)
 							"How long health events (state changes, recoveries, breaker) are kept.",
 							NULL, &pgext_health_history_retention, 30 * 86400, 3600, 3650 * 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	HealthStatsInit();
 }
