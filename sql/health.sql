@@ -392,3 +392,7 @@ SELECT pg_temp.try($$SELECT pgext.health_retention(NULL)$$) AS null_at, pg_temp.
 SELECT pgext.server_transition(:b, 'deleting', 'test'), pgext.server_transition(:b, 'deleted', 'test');
 SELECT count(*) AS checks_of_deleted, (SELECT count(*) FROM pgext.health_servers WHERE server_id = :b) AS agent_row
   FROM pgext.health_checks WHERE server_id = :b;
+-- ... and it gets none (55000), nothing written
+SELECT pg_temp.try(format('SELECT pgext.health_check_add(%s, %L)', :b, 'http://203.0.113.2/health')) AS deleted_server,
+       pgext.health_check_remove(:b1) AS remove_gone_check;
+SELECT count(*) AS checks_of_deleted FROM pgext.health_checks WHERE server_id = :b;
