@@ -365,11 +365,15 @@ HeaderCallback(char *data, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
+/* curl_multi_assign's mark of a socket that is in the epoll set */
+static char in_epoll_set;
+
 /*
  * CURLMOPT_SOCKETFUNCTION: keep curl's socket s in the epoll set with the
- * events it wants, or take it out.  A failed epoll_ctl is not reported to
- * curl (that would abort every transfer): the transfer then ends by its
- * timeout.
+ * events it wants, or take it out.  A socket once added carries a mark
+ * (curl_multi_assign; curl drops it with the socket), so each change is one
+ * epoll_ctl.  A failed epoll_ctl is not reported to curl (that would abort
+ * every transfer): the transfer then ends by its timeout.
  */
 static int
 SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -378,7 +382,6 @@ SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 	struct epoll_event ev;
 
 	(void) easy;
-	(void) socketp;
 	if (what == CURL_POLL_REMOVE)
 	{
 		/* may already be gone (closed sockets leave the set by themselves) */
@@ -389,8 +392,14 @@ SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
 		((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	ev.data.fd = s;
-	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-		(void) epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
+	if (socketp == &in_epoll_set)
+	{
+		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+			(void) epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
+	}
+	else if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev) == 0 ||
+			 (errno == EEXIST && epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) == 0))
+		curl_multi_assign(e->multi, s, &in_epoll_set);
 	return 0;
 }
 
@@ -745,9 +754,13 @@ ConfigureEasy(Transfer *t, struct curl_slist *headers)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms < MAX_CONNECT_MS ? r->timeout_ms : (long) MAX_CONNECT_MS);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_TCP_KEEPIDLE, 60L);
-	SET(CURLOPT_TCP_KEEPINTVL, 30L);
+	if (!r->fresh_connection)
+	{
+		/* kept connections only: three setsockopt calls a connection */
+		SET(CURLOPT_TCP_KEEPALIVE, 1L);
+		SET(CURLOPT_TCP_KEEPIDLE, 60L);
+		SET(CURLOPT_TCP_KEEPINTVL, 30L);
+	}
 	SET(CURLOPT_USERAGENT, USER_AGENT);
 	SET(CURLOPT_HTTPHEADER, headers);
 	SET(CURLOPT_WRITEFUNCTION, WriteCallback);
