@@ -35,7 +35,8 @@ typedef struct HttpRequest
 									 * listener) */
 	bool		status_only;	/* only the status matters: headers are not parsed
 								 * and the body is counted against max_response
-								 * but not kept (response stays NULL) */
+								 * but not kept (response stays NULL,
+								 * response_len its length) */
 	void	   *user;			/* the caller's */
 
 	/* filled by the engine (reset by HttpEngineSubmit, final when done) */
