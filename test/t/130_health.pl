@@ -232,7 +232,7 @@ is($h->col($h->sql("SELECT id FROM pgext.health_checks WHERE server_id = $se->{i
 	'a failed server is not polled');
 
 # --- the status views
-is($h->sql(qq{SELECT concat_ws(' ', state, desired_state, agent, shallow, coalesce(deep, '-'), checks)
+is($h->sql(qq{SELECT concat_ws(' ', vps_state, desired_state, agent, shallow, coalesce(deep, '-'), checks)
                 FROM pgext.health_status WHERE server = $sa->{id}}), 'active active healthy healthy - 1',
 	'health_status: both layers of a healthy server');
 is($h->sql(qq{SELECT concat_ws(' ', agent, shallow, last_error) FROM pgext.health_status WHERE server = $sb->{id}}),
