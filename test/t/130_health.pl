@@ -90,7 +90,7 @@ $h->sql(qq{SELECT count(pgext.health_check_add($sc->{id}, 'http://$sc->{ip}:$por
 $ca = $h->check($sa, '/health');
 $h->poll("SELECT state = 'healthy' FROM pgext.health_checks WHERE id = $ca", 'a passing check: unknown -> healthy at once');
 is($h->sql("SELECT last_status || ' ' || (last_error IS NULL) || ' ' || (last_latency_ms >= 0) || ' ' || (last_ok_at IS NOT NULL)
-              FROM pgext.health_checks WHERE id = $ca"), '200 t t t', 'status 200, no error, a latency, last_ok_at');
+              FROM pgext.health_checks WHERE id = $ca"), '200 true true true', 'status 200, no error, a latency, last_ok_at');
 is(agent_of($sa), 'healthy', 'the agent is healthy');
 is(outbox_of($sa), 'agent_healthy', 'outbox: agent_healthy');
 
@@ -98,7 +98,7 @@ is(outbox_of($sa), 'agent_healthy', 'outbox: agent_healthy');
 $fa->mode($sa->{ip}, 'flap', path => '/health', pattern => ['ok', 'fail', 'fail']);
 my $t0 = $h->col($ca, 'checks_total');
 $h->poll("SELECT checks_total >= $t0 + 12 FROM pgext.health_checks WHERE id = $ca", 'flapping: 12 more checks');
-is($h->sql("SELECT state || ' ' || (failures_total >= 6) FROM pgext.health_checks WHERE id = $ca"), 'healthy t',
+is($h->sql("SELECT state || ' ' || (failures_total >= 6) FROM pgext.health_checks WHERE id = $ca"), 'healthy true',
 	'ok, fail, fail, ...: failures, but never 3 in a row: still healthy');
 
 # three do
@@ -120,7 +120,7 @@ is($h->sql(qq{SELECT count(*) FROM pgext.health_events WHERE server_id = $sa->{i
 $fa->mode($sa->{ip}, 'flap', path => '/health', pattern => ['ok', 'fail']);
 $t0 = $h->col($ca, 'checks_total');
 $h->poll("SELECT checks_total >= $t0 + 8 FROM pgext.health_checks WHERE id = $ca", 'flapping: 8 more checks');
-is($h->sql("SELECT state || ' ' || (consecutive_successes <= 1) FROM pgext.health_checks WHERE id = $ca"), 'unhealthy t',
+is($h->sql("SELECT state || ' ' || (consecutive_successes <= 1) FROM pgext.health_checks WHERE id = $ca"), 'unhealthy true',
 	'ok, fail, ok, ...: passes, but never 2 in a row: still unhealthy');
 
 # two do
@@ -199,8 +199,8 @@ for my $bad ([ '{"url": "http://{ipv4}:1/health", "kind": "medium"}', qr/kind/ ]
 }
 is($h->sql(q{SELECT count(*) FROM pgext.servers WHERE provision_key = 'bad-health'}), 0, 'and writes nothing');
 
-my $hspec = qq{{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],}
-  . qq{"health":{"url":"http://{ipv4}:$port/health","every":"200 ms","timeout":0.15}}};
+my $hspec = '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],'
+  . qq{"health":{"url":"http://{ipv4}:$port/health","every":"200 ms","timeout":0.15}\}};
 my ($sd, $se) = @{ $h->servers(2, spec => $hspec, wait => 0) };
 $h->poll(qq{SELECT count(*) = 2 FROM pgext.servers s JOIN pgext.health_checks c ON c.server_id = s.id
               WHERE s.id IN ($sd->{id}, $se->{id}) AND s.state = 'configuring' AND c.from_spec

@@ -163,7 +163,7 @@ $node->safe_psql('postgres', 'CREATE ROLE app_user LOGIN IN ROLE pgext_app');
 like($err, qr/permission denied/, 'pgext_app may not pause recovery');
 is($h->sql(q{SELECT pgext.health_recovery_pause('Hetzner incident in fsn1')}), 't', 'health_recovery_pause: true');
 is($h->sql(q{SELECT pgext.health_recovery_pause('again')}), 'f', 'again: false (already paused)');
-is($h->sql(q{SELECT paused || ' ' || paused_reason FROM pgext.health_breaker}), 't Hetzner incident in fsn1',
+is($h->sql(q{SELECT paused || ' ' || paused_reason FROM pgext.health_breaker}), 'true Hetzner incident in fsn1',
 	'the breaker row says paused, and why');
 is(alerts('recovery_paused'), 1, 'an alert recovery_paused');
 is($h->sql('SELECT recovery_paused FROM pgext.health_fleet'), 't', 'health_fleet shows it');
