@@ -238,10 +238,10 @@ is($h->sql(qq{SELECT concat_ws(' ', vps_state, desired_state, agent, shallow, co
 is($h->sql(qq{SELECT concat_ws(' ', agent, shallow, last_error) FROM pgext.health_status WHERE server = $sb->{id}}),
 	'unhealthy unhealthy HTTP 503', 'health_status: an unhealthy one, with its error');
 is($h->sql(q{SELECT concat_ws(' ', healthy >= 2, unhealthy >= 1, breaker, recovery_paused, checks_per_second > 0)
-               FROM pgext.health_fleet}), 'true true closed false true',
+               FROM pgext.health_fleet}), 't t closed f t',
 	'health_fleet: counts, breaker closed, recovery not paused, checks per second');
 is($h->sql(q{SELECT concat_ws(' ', checks_loaded >= 3, sent > 0, recorded > 0, record_errors = 0)
-               FROM pgext.health_poller()}), 'true true true true', 'health_poller: the worker\'s counters');
+               FROM pgext.health_poller()}), 't t t t', 'health_poller: the worker\'s counters');
 is($h->sql(q{SELECT count(*) FROM pgext.health_events WHERE kind = 'recovery'}), 0,
 	'with health_recovery_per_minute = 0 nothing was recovered');
 is(scalar $h->hz_actions('(reboot|reset)'), 0, 'and nothing was rebooted at Hetzner');
