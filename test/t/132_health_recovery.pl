@@ -53,14 +53,14 @@ agent_is($_, 'healthy') for @p, $r, $g;
 # --- the fleet cap: 4 servers fail, at most 2 recoveries a minute are queued
 $fa->mode([ map { $_->{ip} } @p ], 'fail', path => '/health');
 agent_is($_, 'unhealthy') for @p;
-$h->poll("SELECT count(*) = 2 FROM pgext.health_events WHERE kind = 'recovery'", 'two recoveries queued');
+$h->poll("SELECT count(*) >= 2 FROM pgext.health_events WHERE kind = 'recovery'", 'recoveries queued');
 $h->recover_turns(3);
 is($h->sql("SELECT count(*) FROM pgext.health_events WHERE kind = 'recovery'"), 2,
 	'health_recovery_per_minute = 2: still two after three more turns of health_recover');
 is($h->sql(q{SELECT count(*) FROM pgext.health_servers WHERE agent = 'unhealthy' AND recovery_attempts = 0}), 2,
 	'the two others wait (no attempt yet)');
 is($h->sql('SELECT state FROM pgext.health_breaker'), 'closed', 'the breaker stayed closed (min_servers 10)');
-$h->wait_for(sub { $h->hz_actions('reboot') == 2 }, 'two reboots at the fake Hetzner');
+$h->wait_for(sub { $h->hz_actions('reboot') >= 2 }, 'two reboots at the fake Hetzner');
 is(scalar $h->hz_actions('reboot'), 2, 'two reboots sent to Hetzner');
 is(scalar $h->hz_actions('reset'), 0, 'no reset');
 $h->poll(q{SELECT count(*) = 2 FROM pgext.outbox WHERE kind = 'agent_restarting' AND detail = 'reboot (attempt 1)'},
@@ -86,7 +86,7 @@ is($h->sql("SELECT string_agg(kind, ',' ORDER BY id) FROM pgext.outbox WHERE ser
 	'agent_healthy,agent_degraded', 'outbox: agent_degraded');
 is($h->sql("SELECT concat_ws(' ', agent, shallow, deep) FROM pgext.health_status WHERE server = $g->{id}"),
 	'degraded healthy unhealthy', 'health_status: shallow healthy, deep unhealthy');
-$h->poll("SELECT count(*) = 5 FROM pgext.health_events WHERE kind = 'recovery' AND server_id = $r->{id}",
+$h->poll("SELECT count(*) >= 5 FROM pgext.health_events WHERE kind = 'recovery' AND server_id = $r->{id}",
 	'server R: five recovery attempts');
 my @ev = map { [ split /\|/ ] } split /\n/, $h->sql(qq{
 	SELECT to_state, extract(epoch FROM at), detail FROM pgext.health_events
@@ -102,7 +102,7 @@ for my $i (0 .. 3)
 is(hs($r, q{recovery_attempts || ' ' || (next_recovery_at - last_recovery_at) || ' ' || last_recovery_action}),
 	'5 00:00:02 reset', 'next_recovery_at = last + least(max, base * 2^(n-1))');
 is(alerts('recovery_not_working'), 1, 'an alert when the fifth attempt did not help');
-$h->wait_for(sub { $h->hz_actions('reset', $r) == 4 }, 'four resets of R at the fake Hetzner');
+$h->wait_for(sub { $h->hz_actions('reset', $r) >= 4 }, 'four resets of R at the fake Hetzner');
 is(scalar $h->hz_actions('reboot', $r), 1, 'Hetzner got one reboot of R');
 is(scalar $h->hz_actions('reset', $r), 4, 'and four resets');
 $h->poll(qq{SELECT count(*) = 5 FROM pgext.outbox WHERE server_id = $r->{id} AND kind = 'agent_restarting'},
