@@ -1,4 +1,4 @@
-"""What the fake APIs (hetzner.py, stripe.py) share: the HTTP plumbing.
+"""What the fakes (hetzner.py, stripe.py, agent.py) share: the HTTP plumbing.
 
 A request handler base class (one HTTP/1.1 connection per thread, answers
 written without Nagle delays, a TCP reset on demand) and serve(), which binds
@@ -92,10 +92,10 @@ def watch_parent(httpd, parent):
     httpd.shutdown()
 
 
-def serve(name, fake, handler, port, port_file):
+def serve(name, fake, handler, port, port_file, server_class=Server):
     """Binds 127.0.0.1:port (0 = any free port, written to port_file), serves
     until SIGTERM or the parent's exit, then exits the process."""
-    httpd = Server(("127.0.0.1", port), handler)
+    httpd = server_class(("127.0.0.1", port), handler)
     httpd.fake = fake
     port = httpd.server_address[1]
     if port_file:

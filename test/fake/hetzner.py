@@ -140,7 +140,8 @@ class Fake:
         self.lock = threading.RLock()
         self.token = token
         self.defaults = {"rate_limit": limit, "refill_per_second": refill,
-                         "action_polls": action_polls, "action_seconds": 3}
+                         "action_polls": action_polls, "action_seconds": 3,
+                         "ipv4_prefix": "10"}
         self.reset()
 
     def reset(self):
@@ -242,14 +243,24 @@ class Fake:
                 rec["action"]["progress"] = min(99, int(100 * (total - left) / total))
         return rec["action"]
 
+    def ipv4(self, sid):
+        """The IPv4 address of server sid: 10.a.b.c from its number by default;
+        with another ipv4_prefix P (e.g. "127": agents of test/fake/agent.py on
+        loopback) P.a.b.c with a from 1 to 128, never P.0.x.y (127.0.0.1 is the
+        fakes' control address)."""
+        n = sid - 1000000
+        prefix = str(self.config.get("ipv4_prefix") or "10")
+        if prefix == "10":
+            return "10.%d.%d.%d" % ((n >> 16) & 255, (n >> 8) & 255, n & 255)
+        return "%s.%d.%d.%d" % (prefix, 1 + ((n >> 16) & 127), (n >> 8) & 255, n & 255)
+
     def make_server(self, name, server_type="cx22", image="debian-12",
                     location="fsn1", labels=None, status="initializing"):
         """A server object (stored)."""
         sid = self.next_server
         self.next_server += 1
-        n = sid - 1000000
         s = {"id": sid, "name": name, "status": status, "created": now_iso(),
-             "public_net": {"ipv4": {"ip": "10.%d.%d.%d" % ((n >> 16) & 255, (n >> 8) & 255, n & 255),
+             "public_net": {"ipv4": {"ip": self.ipv4(sid),
                                      "blocked": False, "dns_ptr": "static.example"},
                             "ipv6": None, "floating_ips": [], "firewalls": []},
              "private_net": [],
@@ -530,7 +541,11 @@ class Handler(FakeHandler):
             if path == "/__fake/reset" and method == "POST":
                 fake.reset()
             elif path == "/__fake/config" and method == "POST":
-                for k in ("rate_limit", "refill_per_second", "action_polls", "action_seconds"):
+                if "ipv4_prefix" in body and not re.fullmatch(r"\d{1,3}", str(body["ipv4_prefix"])):
+                    self.send_raw(400, '{"error":"ipv4_prefix must be a first octet, e.g. 127"}', {})
+                    return 400
+                for k in ("rate_limit", "refill_per_second", "action_polls", "action_seconds",
+                          "ipv4_prefix"):
                     if k in body:
                         fake.config[k] = body[k]
                 if "rate_limit" in body or "budget" in body:

@@ -234,6 +234,23 @@ $r = $fake->api('GET', '/servers?label_selector=managed-by=pgext&per_page=50&pag
 is($r->{json}{meta}{pagination}{last_page}, 200, '10,000 at 50 per page: last_page 200');
 is($r->{json}{meta}{pagination}{next_page}, undef, 'page 200 is the last');
 
+# ipv4_prefix 127: servers get loopback addresses (for test/fake/agent.py),
+# never 127.0.x.y; the default stays 10.x; reset restores it.
+$fake->reset;
+is($fake->api('GET', '/servers/' . $fake->seed(count => 1)->[0])->{json}{server}{public_net}{ipv4}{ip},
+	'10.0.0.1', 'default ipv4: 10.x from the server number');
+$fake->config(ipv4_prefix => '127');
+my @lo = map { $fake->api('GET', "/servers/$_")->{json}{server}{public_net}{ipv4}{ip} }
+  @{ $fake->seed(count => 2) };
+is_deeply(\@lo, ['127.1.0.2', '127.1.0.3'], 'ipv4_prefix 127: loopback addresses from the server number');
+$r = $fake->api('POST', '/servers', { %create, name => 'lo-1' });
+like($r->{json}{server}{public_net}{ipv4}{ip}, qr/^127\.[1-9]\d*\.\d+\.\d+$/, 'created server: loopback ipv4');
+eval { $fake->config(ipv4_prefix => '127.0') };
+like($@, qr/400/, 'ipv4_prefix must be one octet');
+$fake->reset;
+like($fake->api('GET', '/servers/' . $fake->seed(count => 1)->[0])->{json}{server}{public_net}{ipv4}{ip},
+	qr/^10\./, 'reset: back to 10.x');
+
 # SIGTERM stops it; the token never reached the log.
 is($fake->stop, 0, 'SIGTERM: exits 0');
 my $log = $fake->log_text;
