@@ -247,6 +247,10 @@ BEGIN
       method := 'POST'; path := pg_catalog.format('/servers/%s/actions/poweroff', s.hetzner_id);
     WHEN 'power_on' THEN
       method := 'POST'; path := pg_catalog.format('/servers/%s/actions/poweron', s.hetzner_id);
+    WHEN 'reboot' THEN
+      method := 'POST'; path := pg_catalog.format('/servers/%s/actions/reboot', s.hetzner_id);
+    WHEN 'reset' THEN
+      method := 'POST'; path := pg_catalog.format('/servers/%s/actions/reset', s.hetzner_id);
     WHEN 'delete' THEN
       method := 'DELETE'; path := pg_catalog.format('/servers/%s', s.hetzner_id);
   END CASE;
@@ -276,7 +280,8 @@ $$;
 -- classes ('urgent': deletes, power-offs, orphan deletes; 'reconcile': the
 -- open reconcile run's next page; 'normal': creates, lookups, power-ons and
 -- action polls, batched up to 25 per GET /actions), urgent first, then
--- reconcile, then normal, each oldest due first.  Each is claimed for
+-- reconcile, then normal, each oldest due first (normal also carries fleet
+-- health's reboots and resets).  Each is claimed for
 -- pgext.hetzner_claim_lease as 'epoch N'; ref (opaque to the worker) goes
 -- back with the answer to pgext.hetzner_response.  A create goes to the
 -- first location from location_index that is not cold (pgext.hetzner_cold);
@@ -379,7 +384,8 @@ BEGIN
   IF 'normal' = ANY ($3) AND budget > 0 THEN
     FOR sid, act IN
       SELECT x.id, x.next_action FROM pgext.servers x
-       WHERE x.next_action IN ('create', 'lookup', 'power_on', 'poll_action') AND x.next_attempt_at <= $4
+       WHERE x.next_action IN ('create', 'lookup', 'power_on', 'poll_action', 'reboot', 'reset')
+         AND x.next_attempt_at <= $4
          AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
        ORDER BY x.next_attempt_at, x.id
        LIMIT budget * 25

@@ -25,7 +25,9 @@ CREATE TABLE pgext.outbox (
     -- access granted by an operator
     'access_granted', 'access_grant_ended',
     -- Stripe sync: a fetched subscription changed pgext's record of it
-    'subscription_synced'))
+    'subscription_synced',
+    -- fleet health: the agent's state changed, or it is being restarted
+    'agent_healthy', 'agent_unhealthy', 'agent_degraded', 'agent_restarting'))
 );
 CREATE INDEX outbox_account ON pgext.outbox (account_id, id);
 

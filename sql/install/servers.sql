@@ -49,6 +49,8 @@ INSERT INTO pgext.server_transitions (from_state, to_state) VALUES
 --                    reconcile list); a power state that drifted is corrected
 --   create_retries   failed creates retried so far; retry_at: the next one
 --   needs_cleanup    a failed server that may exist at Hetzner (deleted by the worker)
+--   recovery_action  reboot | reset queued by fleet health (pgext.health_recover)
+--                    until the worker reports it sent
 CREATE TABLE pgext.servers (
   id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   account_id      uuid NOT NULL REFERENCES pgext.accounts (id),
@@ -82,12 +84,15 @@ CREATE TABLE pgext.servers (
   create_retries  integer NOT NULL DEFAULT 0,
   retry_at        timestamptz,
   needs_cleanup   boolean NOT NULL DEFAULT false,
+  recovery_action text,
   created_at      timestamptz NOT NULL DEFAULT pg_catalog.now(),
   CONSTRAINT servers_state_valid CHECK (state IN ('requested', 'creating', 'configuring', 'active',
                                                   'paused', 'deleting', 'deleted', 'failed')),
   CONSTRAINT servers_desired_state_valid CHECK (desired_state IN ('active', 'paused', 'deleted')),
   CONSTRAINT servers_next_action_valid CHECK (next_action IN ('create', 'poll_action', 'lookup',
-                                                              'power_off', 'power_on', 'delete')),
+                                                              'power_off', 'power_on', 'delete',
+                                                              'reboot', 'reset')),
+  CONSTRAINT servers_recovery_action_valid CHECK (recovery_action IN ('reboot', 'reset')),
   CONSTRAINT servers_name_valid CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
   CONSTRAINT servers_provision_key_valid
     CHECK (provision_key <> '' AND pg_catalog.length(provision_key) <= 255),
@@ -236,6 +241,9 @@ LANGUAGE sql IMMUTABLE SET search_path = pg_catalog, pgext, pg_temp AS $$
     -- drift seen at Hetzner (pgext.hetzner_reconcile): put the power state back
     WHEN s.state = 'active' AND s.desired_state = 'active' AND s.hetzner_status = 'off' THEN 'power_on'
     WHEN s.state = 'paused' AND s.desired_state = 'paused' AND s.hetzner_status = 'running' THEN 'power_off'
+    -- fleet health asked for a reboot or reset (pgext.health_recover)
+    WHEN s.state = 'active' AND s.desired_state = 'active' AND s.hetzner_id IS NOT NULL
+         AND s.recovery_action IS NOT NULL THEN s.recovery_action
   END
 $$;
 
@@ -362,6 +370,7 @@ BEGIN
     RAISE EXCEPTION 'spec must not be NULL' USING ERRCODE = '22004';
   END IF;
   checked := pgext.server_spec_check($3);
+  PERFORM pgext.health_spec_check(checked);
   IF NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
     RAISE EXCEPTION 'account % does not exist', $1 USING ERRCODE = 'PX001',
       HINT = 'Create it first with pgext.account_create(external_id).';
@@ -664,9 +673,9 @@ DECLARE
   unknown boolean;
 BEGIN
   IF $2 IS NULL OR $2 NOT IN ('create', 'poll_action', 'lookup', 'power_off', 'power_on', 'delete',
-                              'configured') THEN
+                              'reboot', 'reset', 'configured') THEN
     RAISE EXCEPTION 'unknown server action %', pg_catalog.quote_nullable($2) USING ERRCODE = '22023',
-      HINT = 'Actions: create, poll_action, lookup, power_off, power_on, delete (claimed), configured.';
+      HINT = 'Actions: create, poll_action, lookup, power_off, power_on, delete, reboot, reset (claimed), configured.';
   END IF;
   IF $5 IS NULL THEN
     RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004';
@@ -842,6 +851,25 @@ BEGIN
        WHERE x.id = $1;
       IF s.state = 'deleting' THEN
         -- asked to go away meanwhile: it already has
+        PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (already gone at Hetzner)', 'worker', $5);
+      ELSE
+        PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);
+      END IF;
+    END IF;
+  ELSIF $2 IN ('reboot', 'reset') THEN
+    IF cls = 'ok' THEN
+      -- sent: the app hears that its agent restarts (pgext.health_events has the attempt)
+      UPDATE pgext.servers x SET recovery_action = NULL, last_error = NULL WHERE x.id = $1;
+      INSERT INTO pgext.outbox (account_id, kind, server_id, detail)
+      VALUES (s.account_id, 'agent_restarting', $1,
+              pg_catalog.format('%s (attempt %s)', $2,
+                                COALESCE((SELECT y.recovery_attempts FROM pgext.health_servers y WHERE y.server_id = $1), 1)));
+    ELSE
+      -- not_found: the server is gone at Hetzner
+      UPDATE pgext.servers x SET hetzner_id = NULL, create_sent = false, ipv4 = NULL, last_error = err,
+                                 recovery_action = NULL
+       WHERE x.id = $1;
+      IF s.state = 'deleting' THEN
         PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (already gone at Hetzner)', 'worker', $5);
       ELSE
         PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);

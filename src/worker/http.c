@@ -18,6 +18,8 @@
 #endif
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +38,7 @@
 #define EPOLL_BATCH			64		/* events taken per epoll_wait */
 #define DRIVE_ROUNDS		16		/* bound on batches / timer runs per Drive */
 #define USER_AGENT			"pgext/1.0"
+#define POOL_MAX			256		/* idle easy handles and transfers kept for reuse */
 
 /* One request in flight (or finished and not yet collected). */
 typedef struct Transfer
@@ -65,9 +68,17 @@ struct HttpEngine
 	int			n_active;
 	Transfer   *done_head;		/* FIFO, finished */
 	Transfer   *done_tail;
+	/* reuse instead of a malloc/free of curl's handle per request */
+	CURL	   *easy_pool[POOL_MAX];	/* reset, idle */
+	int			n_easy_pool;
+	Transfer   *free_transfers;	/* singly linked through next */
+	int			n_free_transfers;
+	struct curl_slist *plain_headers;	/* of a request with no body, key or token */
 };
 
 static int	curl_initialized = 0;
+
+static struct curl_slist *BuildHeaders(const HttpRequest *r);
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 static int64_t
@@ -93,6 +104,7 @@ ResetResult(HttpRequest *r)
 {
 	r->http_status = 0;
 	r->error_code = NULL;
+	r->error_kind = NULL;
 	r->error[0] = '\0';
 	r->response = NULL;
 	r->response_len = 0;
@@ -118,6 +130,7 @@ SetError(HttpRequest *r, const char *code, const char *msg, const char *fallback
 
 	r->http_status = 0;
 	r->error_code = code;
+	r->error_kind = code;
 	while (*p != '\0' && o < sizeof(r->error) - 1)
 	{
 		if (ulen > 0 && strncmp(p, r->url, ulen) == 0)
@@ -188,6 +201,12 @@ WriteCallback(char *data, size_t size, size_t nmemb, void *userp)
 	{
 		t->too_large = 1;
 		return 0;
+	}
+	if (t->req->status_only)
+	{
+		/* counted, not kept */
+		t->len += n;
+		return n;
 	}
 	if (t->len + n + 1 > t->cap)
 	{
@@ -346,11 +365,15 @@ HeaderCallback(char *data, size_t size, size_t nitems, void *userp)
 	return n;
 }
 
+/* curl_multi_assign's mark of a socket that is in the epoll set */
+static char in_epoll_set;
+
 /*
  * CURLMOPT_SOCKETFUNCTION: keep curl's socket s in the epoll set with the
- * events it wants, or take it out.  A failed epoll_ctl is not reported to
- * curl (that would abort every transfer): the transfer then ends by its
- * timeout.
+ * events it wants, or take it out.  A socket once added carries a mark
+ * (curl_multi_assign; curl drops it with the socket), so each change is one
+ * epoll_ctl.  A failed epoll_ctl is not reported to curl (that would abort
+ * every transfer): the transfer then ends by its timeout.
  */
 static int
 SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
@@ -359,7 +382,6 @@ SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 	struct epoll_event ev;
 
 	(void) easy;
-	(void) socketp;
 	if (what == CURL_POLL_REMOVE)
 	{
 		/* may already be gone (closed sockets leave the set by themselves) */
@@ -370,8 +392,14 @@ SocketCallback(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp
 	ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0) |
 		((what & CURL_POLL_OUT) ? EPOLLOUT : 0);
 	ev.data.fd = s;
-	if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-		(void) epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
+	if (socketp == &in_epoll_set)
+	{
+		if (epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
+			(void) epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev);
+	}
+	else if (epoll_ctl(e->epfd, EPOLL_CTL_ADD, s, &ev) == 0 ||
+			 (errno == EEXIST && epoll_ctl(e->epfd, EPOLL_CTL_MOD, s, &ev) == 0))
+		curl_multi_assign(e->multi, s, &in_epoll_set);
 	return 0;
 }
 
@@ -403,12 +431,23 @@ FreeHeaders(struct curl_slist *headers)
 	curl_slist_free_all(headers);
 }
 
-/* Release t's curl handle and buffers (t must no longer be in the multi handle). */
+/*
+ * Release t's curl handle (reset into the pool while there is room) and
+ * buffers; t must no longer be in the multi handle.
+ */
 static void
-ReleaseTransfer(Transfer *t)
+ReleaseTransfer(HttpEngine *e, Transfer *t)
 {
 	if (t->easy != NULL)
-		curl_easy_cleanup(t->easy);
+	{
+		if (e->n_easy_pool < POOL_MAX)
+		{
+			curl_easy_reset(t->easy);
+			e->easy_pool[e->n_easy_pool++] = t->easy;
+		}
+		else
+			curl_easy_cleanup(t->easy);
+	}
 	t->easy = NULL;
 	FreeHeaders(t->headers);
 	t->headers = NULL;
@@ -431,6 +470,40 @@ Unlink(HttpEngine *e, Transfer *t)
 	e->n_active--;
 }
 
+/* Keep t (released) for reuse, or free it when enough are kept. */
+static void
+FreeTransfer(HttpEngine *e, Transfer *t)
+{
+	if (e->n_free_transfers < POOL_MAX)
+	{
+		t->next = e->free_transfers;
+		e->free_transfers = t;
+		e->n_free_transfers++;
+	}
+	else
+		free(t);
+}
+
+/* A zeroed transfer with an easy handle (reused when one is kept), or NULL. */
+static Transfer *
+NewTransfer(HttpEngine *e)
+{
+	Transfer   *t = e->free_transfers;
+
+	if (t != NULL)
+	{
+		e->free_transfers = t->next;
+		e->n_free_transfers--;
+		memset(t, 0, offsetof(Transfer, errbuf));
+		t->errbuf[0] = '\0';
+		t->prev = t->next = NULL;
+	}
+	else if ((t = calloc(1, sizeof(Transfer))) == NULL)
+		return NULL;
+	t->easy = e->n_easy_pool > 0 ? e->easy_pool[--e->n_easy_pool] : curl_easy_init();
+	return t;
+}
+
 /* A transfer ended with res: fill its request, free curl's side, queue it as done. */
 static void
 FinishTransfer(HttpEngine *e, Transfer *t, CURLcode res)
@@ -445,6 +518,7 @@ FinishTransfer(HttpEngine *e, Transfer *t, CURLcode res)
 	{
 		r->http_status = status;
 		r->error_code = NULL;
+		r->error_kind = NULL;
 		r->response = t->buf;
 		r->response_len = t->len;
 		t->buf = NULL;
@@ -462,12 +536,18 @@ FinishTransfer(HttpEngine *e, Transfer *t, CURLcode res)
 	else if (res == CURLE_WRITE_ERROR && t->out_of_memory)
 		SetError(r, "network", "out of memory for the response body", "out of memory");
 	else
+	{
 		SetError(r, ErrorCode(res, t),
 				 t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(res),
 				 curl_easy_strerror(res));
+		if (res == CURLE_COULDNT_CONNECT)
+			r->error_kind = "refused";
+		else if (res == CURLE_COULDNT_RESOLVE_HOST)
+			r->error_kind = "dns";
+	}
 
 	curl_multi_remove_handle(e->multi, t->easy);
-	ReleaseTransfer(t);
+	ReleaseTransfer(e, t);
 	Unlink(e, t);
 	if (e->done_tail != NULL)
 		e->done_tail->next = t;
@@ -547,6 +627,8 @@ HttpEngineCreate(char *errbuf, size_t errlen)
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, TimerCallback);
 	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
 	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, (long) MAX_CONNECTIONS);
+	/* NULL (out of memory) is reported by the first plain request */
+	e->plain_headers = BuildHeaders(&(HttpRequest) {0});
 	return e;
 }
 
@@ -647,9 +729,13 @@ BuildHeaders(const HttpRequest *r)
 	return h;
 }
 
-/* Set up t->easy for t->req; CURLE_OK or the first failing option's code. */
+/*
+ * Set up t->easy for t->req with the request headers (t->headers, or the
+ * engine's shared list of a plain request); CURLE_OK or the first failing
+ * option's code.
+ */
 static CURLcode
-ConfigureEasy(Transfer *t)
+ConfigureEasy(Transfer *t, struct curl_slist *headers)
 {
 	HttpRequest *r = t->req;
 	CURL	   *c = t->easy;
@@ -668,15 +754,22 @@ ConfigureEasy(Transfer *t)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_TIMEOUT_MS, r->timeout_ms);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, r->timeout_ms < MAX_CONNECT_MS ? r->timeout_ms : (long) MAX_CONNECT_MS);
-	SET(CURLOPT_TCP_KEEPALIVE, 1L);
-	SET(CURLOPT_TCP_KEEPIDLE, 60L);
-	SET(CURLOPT_TCP_KEEPINTVL, 30L);
+	if (!r->fresh_connection)
+	{
+		/* kept connections only: three setsockopt calls a connection */
+		SET(CURLOPT_TCP_KEEPALIVE, 1L);
+		SET(CURLOPT_TCP_KEEPIDLE, 60L);
+		SET(CURLOPT_TCP_KEEPINTVL, 30L);
+	}
 	SET(CURLOPT_USERAGENT, USER_AGENT);
-	SET(CURLOPT_HTTPHEADER, t->headers);
+	SET(CURLOPT_HTTPHEADER, headers);
 	SET(CURLOPT_WRITEFUNCTION, WriteCallback);
 	SET(CURLOPT_WRITEDATA, (void *) t);
-	SET(CURLOPT_HEADERFUNCTION, HeaderCallback);
-	SET(CURLOPT_HEADERDATA, (void *) t);
+	if (!r->status_only)
+	{
+		SET(CURLOPT_HEADERFUNCTION, HeaderCallback);
+		SET(CURLOPT_HEADERDATA, (void *) t);
+	}
 	if (r->body != NULL || is_post)
 	{
 		/* the body stays owned by r, which outlives the easy handle */
@@ -691,8 +784,11 @@ ConfigureEasy(Transfer *t)
 	 * did carry out would run twice.  Non-idempotent methods get a fresh
 	 * connection, so that a dead one ends them with "network" instead.
 	 */
-	if (is_post || strcmp(r->method, "PATCH") == 0)
+	if (is_post || strcmp(r->method, "PATCH") == 0 || r->fresh_connection)
 		SET(CURLOPT_FRESH_CONNECT, 1L);
+	/* and a fresh connection asked for is not kept either */
+	if (r->fresh_connection)
+		SET(CURLOPT_FORBID_REUSE, 1L);
 	if (!is_post && strcmp(r->method, "GET") != 0)
 		SET(CURLOPT_CUSTOMREQUEST, r->method);
 	else if (!is_post && r->body != NULL)
@@ -710,6 +806,7 @@ HttpEngineSubmit(HttpEngine *e, HttpRequest *r)
 	CURLcode	rc;
 	CURLMcode	mc;
 	int64_t		start = NowNs();
+	bool		plain;
 
 	ResetResult(r);
 	if (!MethodAllowed(r->method))
@@ -728,7 +825,7 @@ HttpEngineSubmit(HttpEngine *e, HttpRequest *r)
 		return -1;
 	}
 
-	t = calloc(1, sizeof(Transfer));
+	t = NewTransfer(e);
 	if (t == NULL)
 	{
 		SetError(r, "network", "out of memory", "out of memory");
@@ -736,19 +833,21 @@ HttpEngineSubmit(HttpEngine *e, HttpRequest *r)
 	}
 	t->req = r;
 	t->start_ns = start;
-	t->easy = curl_easy_init();
+	plain = r->body == NULL && r->idempotency_key == NULL && r->bearer == NULL;
 	if (t->easy == NULL)
 		fail = "curl_easy_init failed";
-	else if ((t->headers = BuildHeaders(r)) == NULL)
+	else if (!plain && (t->headers = BuildHeaders(r)) == NULL)
 		fail = "out of memory";
-	else if ((rc = ConfigureEasy(t)) != CURLE_OK)
+	else if (plain && e->plain_headers == NULL)
+		fail = "out of memory";
+	else if ((rc = ConfigureEasy(t, plain ? e->plain_headers : t->headers)) != CURLE_OK)
 		fail = curl_easy_strerror(rc);
 	else if ((mc = curl_multi_add_handle(e->multi, t->easy)) != CURLM_OK)
 		fail = curl_multi_strerror(mc);
 	if (fail != NULL)
 	{
-		ReleaseTransfer(t);
-		free(t);
+		ReleaseTransfer(e, t);
+		FreeTransfer(e, t);
 		SetError(r, "network", fail, fail);
 		r->duration_ms = (double) (NowNs() - start) / 1e6;
 		return -1;
@@ -830,7 +929,7 @@ HttpEngineNextDone(HttpEngine *e)
 	if (e->done_head == NULL)
 		e->done_tail = NULL;
 	r = t->req;
-	free(t);
+	FreeTransfer(e, t);
 	return r;
 }
 
@@ -871,13 +970,24 @@ HttpEngineDestroy(HttpEngine *e)
 		Transfer   *t = e->active;
 
 		curl_multi_remove_handle(e->multi, t->easy);
-		ReleaseTransfer(t);
+		ReleaseTransfer(e, t);
 		Unlink(e, t);
 		HttpRequestFree(t->req);
 		free(t);
 	}
 	while ((r = HttpEngineNextDone(e)) != NULL)
 		HttpRequestFree(r);
+	while (e->free_transfers != NULL)
+	{
+		Transfer   *t = e->free_transfers;
+
+		e->free_transfers = t->next;
+		free(t);
+	}
+	for (int i = 0; i < e->n_easy_pool; i++)
+		curl_easy_cleanup(e->easy_pool[i]);
+	e->n_easy_pool = 0;
+	curl_slist_free_all(e->plain_headers);
 	/* curl closes its cached connections (and says so to SocketCallback) */
 	curl_multi_cleanup(e->multi);
 	close(e->epfd);

@@ -15,6 +15,7 @@
 #ifndef PGEXT_WORKER_HTTP_H
 #define PGEXT_WORKER_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct HttpEngine HttpEngine;
@@ -29,12 +30,23 @@ typedef struct HttpRequest
 	char	   *idempotency_key;	/* "Idempotency-Key" header (Stripe POSTs) or NULL */
 	long		timeout_ms;		/* whole-request timeout (> 0) */
 	size_t		max_response;	/* bytes; a larger body ends the transfer: "too_large" */
+	bool		fresh_connection;	/* a new connection, closed afterwards (health
+									 * checks: a cached one would hide a dead
+									 * listener) */
+	bool		status_only;	/* only the status matters: headers are not parsed
+								 * and the body is counted against max_response
+								 * but not kept (response stays NULL,
+								 * response_len its length) */
 	void	   *user;			/* the caller's */
 
 	/* filled by the engine (reset by HttpEngineSubmit, final when done) */
 	long		http_status;	/* 0 = no (complete) HTTP response */
 	const char *error_code;		/* NULL when an HTTP response arrived (any status);
 								 * else "timeout", "network", "too_large" or "tls"
+								 * (static strings) */
+	const char *error_kind;		/* NULL with a response; else error_code, but
+								 * "refused" (connection refused) and "dns"
+								 * (host not resolved) in place of "network"
 								 * (static strings) */
 	char		error[256];		/* curl's message when error_code != NULL (never the
 								 * URL, the token or the body) */

@@ -56,6 +56,7 @@
 
 #include "common/preload.h"
 #include "common/wake.h"
+#include "health/poller.h"
 #include "settings.h"
 #include "webhooks/webhooks.h"
 #include "worker/api.h"
@@ -121,11 +122,17 @@ static WorkerTask tasks[] = {
 	{"stripe_events", "SELECT pgext.stripe_events_start()", "pgext.stripe_events_interval",
 	"Seconds between fetches of Stripe events that never arrived as webhooks (0 = only on demand).", 3600,
 	"stripe"},
+	{"health_recover", "SELECT pgext.health_recover()", "pgext.health_recover_interval",
+	"Seconds between runs of health recovery and the breaker besides batches that changed a check (0 = only on demand).", 5},
+	{"health_retention", "SELECT pgext.health_retention()", "pgext.health_retention_interval",
+	"Seconds between deletions of health events past pgext.health_history_retention (0 = only on demand).", 3600},
 };
 
 #define NUM_TASKS ((int) lengthof(tasks))
 /* tasks[] index of webhook_apply, which a wake-up makes due */
 #define WORKER_TASK_WEBHOOK_APPLY 3
+/* tasks[] index of health_recover, which a batch that changed a check makes due */
+#define WORKER_TASK_HEALTH_RECOVER 11
 
 /* A task's status, in shared memory. */
 typedef struct WorkerTaskState
@@ -277,6 +284,7 @@ WorkerInit(void)
 							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
 
 	Assert(strcmp(tasks[WORKER_TASK_WEBHOOK_APPLY].name, "webhook_apply") == 0);
+	Assert(strcmp(tasks[WORKER_TASK_HEALTH_RECOVER].name, "health_recover") == 0);
 	if (!pgext_preloaded)
 		return;
 
@@ -318,8 +326,10 @@ WorkerDetach(int code, Datum arg)
 {
 	if (engine)
 	{
+		/* aborts every request in flight, health checks too */
 		HttpEngineDestroy(engine);
 		engine = NULL;
+		HealthPollerStop();
 	}
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	wshared->pid = 0;
@@ -332,8 +342,13 @@ WorkerDetach(int code, Datum arg)
 static void
 WorkerSetRefusing(const char *reason)
 {
+	static char published[WORKER_REASON_LEN] = "";
 	bool		changed;
 
+	/* only this process writes it: no lock on every loop turn when it did not change */
+	if (strncmp(published, reason, WORKER_REASON_LEN - 1) == 0)
+		return;
+	strlcpy(published, reason, WORKER_REASON_LEN);
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	changed = strcmp(wshared->refusing, reason) != 0;
 	if (changed)
@@ -453,32 +468,47 @@ static long
 WorkerRunDue(void)
 {
 	long		wait_ms = -1;
+	bool		due[NUM_TASKS];
+	TimestampTz next[NUM_TASKS];
+	bool		any = false;
+	TimestampTz now = GetCurrentTimestamp();
 
+	/*
+	 * One look under the lock per loop turn (it runs at every completion
+	 * batch): which tasks are due, and when the others are.
+	 */
+	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	for (int i = 0; i < NUM_TASKS; i++)
 	{
-		bool		due;
-		TimestampTz now = GetCurrentTimestamp();
+		WorkerTaskState *st = &wshared->task[i];
 
-		LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
-		due = wshared->task[i].due_now ||
-			(wshared->task[i].next_run_at != 0 && wshared->task[i].next_run_at <= now);
-		wshared->task[i].due_now = false;
+		due[i] = st->due_now || (st->next_run_at != 0 && st->next_run_at <= now);
+		st->due_now = false;
+		next[i] = st->next_run_at;
+		any |= due[i];
+	}
+	LWLockRelease(wshared->lock);
+	if (any)
+	{
+		for (int i = 0; i < NUM_TASKS; i++)
+		{
+			if (due[i])
+				WorkerRunTask(i);
+			CHECK_FOR_INTERRUPTS();
+		}
+		LWLockAcquire(wshared->lock, LW_SHARED);
+		for (int i = 0; i < NUM_TASKS; i++)
+			next[i] = wshared->task[i].next_run_at;
 		LWLockRelease(wshared->lock);
-		if (due)
-			WorkerRunTask(i);
-		CHECK_FOR_INTERRUPTS();
+		now = GetCurrentTimestamp();
 	}
 	for (int i = 0; i < NUM_TASKS; i++)
 	{
-		TimestampTz next;
 		long		ms;
 
-		LWLockAcquire(wshared->lock, LW_SHARED);
-		next = wshared->task[i].next_run_at;
-		LWLockRelease(wshared->lock);
-		if (next == 0)
+		if (next[i] == 0)
 			continue;
-		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next);
+		ms = TimestampDifferenceMilliseconds(now, next[i]);
 		if (wait_ms < 0 || ms < wait_ms)
 			wait_ms = ms;
 	}
@@ -552,6 +582,8 @@ WorkerBegin(int64 *epoch)
 	if (!WorkerExecInt8("SELECT pgext.worker_begin($1)", 1, argtypes, args, &e, &isnull) || isnull)
 		return false;
 	*epoch = e;
+	/* the extension may have been recreated: its checks are loaded anew */
+	HealthPollerReload();
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	wshared->epoch = e;
 	LWLockRelease(wshared->lock);
@@ -631,6 +663,11 @@ WorkerDriveEngine(bool may_report)
 	{
 		WorkerApi  *owner = NULL;
 
+		if (HealthPollerOwns(r))
+		{
+			HealthPollerFinished(r);
+			continue;
+		}
 		for (int i = 0; i < NUM_APIS && owner == NULL; i++)
 			if (WorkerApiOwns(apis[i], r))
 				owner = apis[i];
@@ -691,6 +728,7 @@ pgext_worker_main(Datum arg)
 		ereport(FATAL,
 				(errmsg("pgext worker cannot start its HTTP engine: %s", errbuf),
 				 errhint("Check that libcurl is installed; the worker is restarted in 5 seconds.")));
+	HealthPollerStart();
 
 	LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
 	wshared->pid = MyProcPid;
@@ -792,6 +830,8 @@ pgext_worker_main(Datum arg)
 				seen_wake = wake;
 				for (int i = 0; i < NUM_APIS; i++)
 					apis[i]->next_claim_at = 0;
+				/* a check added or removed wakes the worker */
+				HealthPollerWake();
 			}
 			wait_ms = WorkerRunDue();
 			WorkerDriveEngine(true);
@@ -800,6 +840,15 @@ pgext_worker_main(Datum arg)
 				WorkerApiPump(apis[i], engine, epoch);
 				wait_ms = WorkerMinWait(wait_ms, WorkerApiWaitMs(apis[i]));
 			}
+			if (HealthPollerPump(engine))
+			{
+				/* some check changed state: recovery decides at once */
+				LWLockAcquire(wshared->lock, LW_EXCLUSIVE);
+				wshared->task[WORKER_TASK_HEALTH_RECOVER].due_now = true;
+				LWLockRelease(wshared->lock);
+				wait_ms = 0;
+			}
+			wait_ms = WorkerMinWait(wait_ms, HealthPollerWaitMs());
 			wait_ms = WorkerMinWait(wait_ms,
 									TimestampDifferenceMilliseconds(GetCurrentTimestamp(), next_heartbeat));
 			if (next_config != 0)
@@ -809,6 +858,7 @@ pgext_worker_main(Datum arg)
 		if (!acting)
 			WorkerDriveEngine(!RecoveryInProgress());
 		WorkerPublishApis();
+		HealthPollerPublish();
 		wait_ms = WorkerMinWait(wait_ms, HttpEngineTimeoutMs(engine));
 		MemoryContextSwitchTo(TopMemoryContext);
 

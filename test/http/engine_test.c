@@ -502,7 +502,8 @@ TestFailures(HttpEngine *e, const char *tls_url)
 
 	Control("POST", "/__fake/faults", "{\"kind\": \"slow\", \"seconds\": 3, \"count\": 1}", NULL);
 	r = RunOne(e, NewRequest("GET", "/v1/servers", NULL, token, 500, 1 << 20), 10000, &wakeups);
-	Check(FailedWith(r, "timeout") && r->duration_ms >= 450 && r->duration_ms < 2500,
+	Check(FailedWith(r, "timeout") && strcmp(r->error_kind, "timeout") == 0 &&
+		  r->duration_ms >= 450 && r->duration_ms < 2500,
 		  "a slow answer past timeout_ms: timeout after %.0f ms (%s)", r ? r->duration_ms : -1.0,
 		  r ? r->error : "never finished");
 	Check(wakeups < 30, "no busy polling while waiting: %d wakeups in 500 ms", wakeups);
@@ -567,7 +568,24 @@ TestFailures(HttpEngine *e, const char *tls_url)
 
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/servers", ClosedPort());
 	r = RunOne(e, NewRequest("GET", url, NULL, token, 10000, 1 << 20), 10000, NULL);
-	Check(FailedWith(r, "network"), "connection refused: network (%s)", r ? r->error : "never finished");
+	Check(FailedWith(r, "network") && strcmp(r->error_kind, "refused") == 0,
+		  "connection refused: network, kind refused (%s)", r ? r->error : "never finished");
+	HttpRequestFree(r);
+
+	/* a health check's request: new connection, status only */
+	r = NewRequest("GET", "/v1/servers", NULL, token, 10000, 1 << 20);
+	r->fresh_connection = true;
+	r->status_only = true;
+	r = RunOne(e, r, 10000, NULL);
+	Check(r && r->http_status == 200 && r->error_code == NULL && r->error_kind == NULL &&
+		  r->response == NULL && r->response_len > 0 && r->rl_limit == -1,
+		  "status only: the status and the body's length, no body kept, no headers parsed");
+	HttpRequestFree(r);
+	r = NewRequest("GET", "/v1/servers", NULL, token, 10000, 16);
+	r->status_only = true;
+	r = RunOne(e, r, 10000, NULL);
+	Check(FailedWith(r, "too_large") && strcmp(r->error_kind, "too_large") == 0,
+		  "status only: a body past max_response is too_large (%s)", r ? r->error : "never finished");
 	HttpRequestFree(r);
 
 	snprintf(url, sizeof(url), "https://%s/v1/servers", base_url + strlen("http://"));

@@ -44,7 +44,7 @@ ok($node->poll_query_until('postgres',
 	q{SELECT bool_and(refusing IS NULL AND worker_pid IS NOT NULL) FROM pgext.worker_status}),
 	'the status view says the worker acts');
 is($node->safe_psql('postgres', q{SELECT string_agg(task, ',' ORDER BY task) FROM pgext.worker_status}),
-	'access_expire,api_calls_retention,billing_expire_grace,credit_sweep,hetzner_reconcile,secret_audit_flush,server_reconcile,stripe_events,stripe_reconcile,webhook_apply,webhook_retention',
+	'access_expire,api_calls_retention,billing_expire_grace,credit_sweep,health_recover,health_retention,hetzner_reconcile,secret_audit_flush,server_reconcile,stripe_events,stripe_reconcile,webhook_apply,webhook_retention',
 	'every task has a status row');
 is($node->safe_psql('postgres', q{SELECT "interval" FROM pgext.worker_status WHERE task = 'credit_sweep'}),
 	'00:01:00', 'credit_sweep runs every minute by default');
