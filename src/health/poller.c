@@ -670,6 +670,7 @@ void
 HealthPollerStop(void)
 {
 	stats.pid = 0;
+	stats.checks_loaded = 0;
 	stats.in_flight = 0;
 	stats.checks_per_second = 0;
 	HealthStatsPublish(&stats);

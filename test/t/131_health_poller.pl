@@ -59,6 +59,8 @@ PY
 close $py;
 my $server = IPC::Run::start([ 'python3', "$dir/server.py", "$dir/port" ],
 	'<', \undef, '>', "$dir/out", '2>', "$dir/err");
+# stopped however the test ends (it would keep the runner's lock file open)
+END { eval { $server->kill_kill } if $server }
 my $deadline = time + 30;
 until (-s "$dir/port")
 {
@@ -81,9 +83,12 @@ my $node = PgextTest::node('health_poller', worker => 1, conf => join("\n",
 
 # One active server owning the checks (no Hetzner id: nothing is ever recovered).
 my $server_id = $node->safe_psql('postgres', q{
-	INSERT INTO pgext.servers (account_id, provision_key, name, spec, spec_hash, state)
-	VALUES (pgext.account_create('poller'), 'poller-1', 'poller-1', '{}', 'h', 'active')
+	INSERT INTO pgext.servers (account_id, provision_key, name, spec, spec_hash)
+	VALUES (pgext.account_create('poller'), 'poller-1', 'poller-1', '{}', 'h')
 	RETURNING id});
+$node->safe_psql('postgres', qq{
+	SELECT pgext.server_transition($server_id, 'creating', 'test');
+	SELECT pgext.server_transition($server_id, 'active', 'test');});
 
 # Adds a check of path (every 200 ms, timeout 100 ms unless given); returns its id.
 sub add_check
