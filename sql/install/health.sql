@@ -157,7 +157,7 @@ BEGIN
     RAISE EXCEPTION '%url must not contain whitespace or control characters', $5 USING ERRCODE = '22023',
       HINT = 'Percent-encode them.';
   END IF;
-  authority := pg_catalog.substring($1 FROM '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)');
+  authority := pg_catalog.substring($1, '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)');
   IF authority IS NULL THEN
     RAISE EXCEPTION '%url must start with http:// or https://', $5 USING ERRCODE = '22023',
       HINT = 'For example http://{ipv4}:8080/health.';
@@ -389,16 +389,12 @@ BEGIN
   IF $1 IS NULL THEN
     RAISE EXCEPTION 'check must not be NULL' USING ERRCODE = '22004';
   END IF;
-  SELECT * INTO c FROM pgext.health_checks x WHERE x.id = $1;
+  SELECT * INTO c FROM pgext.health_checks x WHERE x.id = $1 FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'health check % does not exist', $1 USING ERRCODE = 'P0002',
       HINT = 'List them with: SELECT * FROM pgext.health_checks.';
   END IF;
-  s := pgext.server_lock(c.server_id);   -- servers before checks, like the state trigger
-  SELECT * INTO c FROM pgext.health_checks x WHERE x.id = $1 FOR UPDATE;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION 'health check % does not exist', $1 USING ERRCODE = 'P0002';
-  END IF;
+  SELECT * INTO s FROM pgext.servers x WHERE x.id = c.server_id;
   IF s.state IN ('deleting', 'deleted') THEN
     RAISE EXCEPTION 'server % is %: its health checks cannot change', s.id, s.state USING ERRCODE = '55000';
   END IF;
@@ -444,7 +440,6 @@ BEGIN
   IF NOT FOUND THEN
     RETURN false;
   END IF;
-  PERFORM pgext.server_lock(sid);
   DELETE FROM pgext.health_checks x WHERE x.id = $1;
   IF NOT FOUND THEN
     RETURN false;
@@ -581,7 +576,8 @@ BEGIN
 
   WITH r AS (
     SELECT DISTINCT ON (u.id) u.id, u.ok, NULLIF(u.status, 0) AS status, u.latency, u.err
-      FROM pg_catalog.unnest($1, $2, $3, $4, $5) WITH ORDINALITY AS u(id, ok, status, latency, err, o)
+      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
+                     pg_catalog.unnest($4), pg_catalog.unnest($5)) WITH ORDINALITY AS u(id, ok, status, latency, err, o)
      ORDER BY u.id, u.o DESC
   ), v AS (
     SELECT r.*, o.state AS old_state, s.state AS server_state,

@@ -864,6 +864,13 @@ BEGIN
       VALUES (s.account_id, 'agent_restarting', $1,
               pg_catalog.format('%s (attempt %s)', $2,
                                 COALESCE((SELECT y.recovery_attempts FROM pgext.health_servers y WHERE y.server_id = $1), 1)));
+    ELSIF cls <> 'not_found' THEN
+      -- (unavailable, uniqueness: not answers a reboot should get) kept, tried again later
+      UPDATE pgext.servers x
+         SET attempts = x.attempts + 1, last_error = err,
+             next_attempt_at = $5 + pgext.server_backoff(x.attempts, '2 seconds', '5 minutes')
+       WHERE x.id = $1;
+      outcome := 'retry';
     ELSE
       -- not_found: the server is gone at Hetzner
       UPDATE pgext.servers x SET hetzner_id = NULL, create_sent = false, ipv4 = NULL, last_error = err,
