@@ -4,15 +4,19 @@
 # in the same run.  In one run on one throwaway cluster:
 #   1. nginx (a private config and prefix under a temp dir, no system service)
 #      on a free loopback port answers 200 "ok" at /health;
-#   2. wrk -c64 -t2 -d10s -H 'Connection: close' against it: the baseline rate;
+#   2. wrk -c64 -t2 -d10s -H 'Connection: close' against it: the baseline rate
+#      (and, for reference only, the same with one wrk thread);
 #   3. SERVERS active servers (server_request + server_transition: no VPS, no
 #      network) with CHECKS shallow checks every 100 ms (the minimum) at that
 #      URL; after WARMUP seconds, checks completed and recorded per second over
 #      WINDOW seconds (health_poller() counters and sum(health_checks.
 #      checks_total)), the ratio to wrk, and where the CPU went (worker, other
 #      postgres processes, nginx, idle);
-#   4. the worker's RSS (VmRSS) sampled every second from the moment its checks
-#      are loaded until 1,000,000 checks are recorded (RSS_CHECKS).
+#   4. the worker's memory sampled every second from the moment its checks are
+#      loaded until 1,000,000 checks are recorded (RSS_CHECKS): VmRSS, and
+#      RssAnon, its private part (VmRSS also counts the shared buffers it has
+#      touched, which grow with the pages it reaches): "flat" is judged on
+#      RssAnon after the warm-up (<= 1 MB growth).
 # Targets printed beside the numbers: >= 10,000 checks/s recorded, >= 40% of
 # wrk's rate, RSS flat.  Exits non-zero when the run itself fails (nginx or wrk
 # errors, the worker not polling), not when a target is missed.

@@ -38,6 +38,9 @@ wrk_rate=$(sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p' <<<"$wrk_out")
 if [ -z "$wrk_rate" ] || grep -q 'Non-2xx' <<<"$wrk_out"; then echo "wrk failed:" >&2; echo "$wrk_out" >&2; exit 1; fi
 wrk_errors=$(sed -n 's/^ *Socket errors: *//p' <<<"$wrk_out")
 echo "wrk -c64 -t2 -d10s -H 'Connection: close': $wrk_rate requests/s${wrk_errors:+ (socket errors: $wrk_errors)}"
+# for reference only: wrk on one thread, as the worker is one process
+wrk1_rate=$(wrk -c64 -t1 -d10s -H 'Connection: close' "$url" 2>&1 | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+echo "  for reference, one wrk thread (wrk -c64 -t1 -d10s, same header): ${wrk1_rate:-?} requests/s"
 
 # --- the servers and checks
 t_setup=$(date +%s.%N)
@@ -94,25 +97,31 @@ snap() {
   read -r _ 's[user]' 's[nice]' 's[system]' 's[idle]' 's[iowait]' 's[irq]' 's[softirq]' _ </proc/stat
 }
 rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$worker/status"; }
+# anon: the worker's private memory (RssAnon; VmRSS also counts the shared
+# buffers it has touched, RssShmem, which grow as it reaches more pages).
+anon() { awk '/^RssAnon:/ { print $2 }' "/proc/$worker/status"; }
+shmem() { awk '/^RssShmem:/ { print $2 }' "/proc/$worker/status"; }
 
 declare -A L=() A=() B=() E=()
 snap L
 rss_start=$(rss) rss_max=$rss_start rss_warm='' rss_end=$rss_start
+anon_start=$(anon) anon_max=$anon_start anon_warm='' anon_end=$anon_start shmem_start=$(shmem)
 echo
 echo "polling (sampled every second; a line every 10 s):"
-printf '  %6s %12s %10s %10s\n' 'time s' 'recorded' 'checks/s' 'RSS kB'
+printf '  %6s %12s %10s %10s %10s\n' 'time s' 'recorded' 'checks/s' 'RSS kB' 'anon kB'
 i=0 prev=${L[recorded]} prev_t=${L[t]} status=0
 while :; do
   sleep 1
   [ -d "/proc/$worker" ] || { echo "the worker (pid $worker) exited" >&2; exit 1; }
   r=$(rss); rss_end=$r; [ "$r" -gt "$rss_max" ] && rss_max=$r
+  an=$(anon); anon_end=$an; [ "$an" -gt "$anon_max" ] && anon_max=$an
   i=$((i + 1))
-  [ "$i" = "$WARMUP" ] && { snap A; rss_warm=$r; }
+  [ "$i" = "$WARMUP" ] && { snap A; rss_warm=$r; anon_warm=$an; }
   [ "$i" = "$((WARMUP + WINDOW))" ] && snap B
   if [ $((i % 10)) = 0 ]; then
     snap E
-    awk -v t="$i" -v r="${E[recorded]}" -v p="$prev" -v a="$prev_t" -v b="${E[t]}" -v m="$r" \
-      'BEGIN { printf "  %6d %12d %10.0f %10d\n", t, r, (r - p) / (b - a), m }'
+    awk -v t="$i" -v r="${E[recorded]}" -v p="$prev" -v a="$prev_t" -v b="${E[t]}" -v m="$r" -v n="$an" \
+      'BEGIN { printf "  %6d %12d %10.0f %10d %10d\n", t, r, (r - p) / (b - a), m, n }'
     prev=${E[recorded]} prev_t=${E[t]}
     if [ "$i" -ge "$((WARMUP + WINDOW))" ] && [ "$((E[recorded] - L[recorded]))" -ge "$RSS_CHECKS" ]; then break; fi
     if [ "$i" -ge "$RSS_TIMEOUT" ]; then
@@ -154,9 +163,11 @@ awk -v hz="$hz" -v wrk="$wrk_rate" \
     printf "    pgext worker %.0f%%, other postgres processes %.0f%%, nginx %.0f%%\n", pct(w0, w1), pct(pg0, pg1) - pct(w0, w1), pct(n0, n1)
     printf "    machine: user %.0f%%, system %.0f%%, irq+softirq %.0f%%, idle %.0f%%\n", pct(us0, us1), pct(sy0, sy1), pct(si0, si1), pct(id0, id1)
   }'
-growth=$((rss_end - rss_warm))
-flat=$([ "$growth" -le 1024 ] && echo "flat (<= 1 MB growth after warm-up)" || echo "GROWS by $growth kB after warm-up")
-echo "worker RSS over $((E[recorded] - L[recorded])) checks recorded in $i s (VmRSS, kB): start $rss_start, after warm-up $rss_warm, max $rss_max, end $rss_end   target flat: $flat"
+growth=$((anon_end - anon_warm))
+flat=$([ "$growth" -le 1024 ] && echo "flat (RssAnon grew $growth kB after warm-up, <= 1 MB)" || echo "GROWS: RssAnon +$growth kB after warm-up")
+echo "worker memory over $((E[recorded] - L[recorded])) checks recorded in $i s, kB (start / after warm-up / max / end):"
+echo "  VmRSS   $rss_start / $rss_warm / $rss_max / $rss_end   (RssShmem, shared buffers touched: $shmem_start at start, $(shmem) at the end)"
+echo "  RssAnon $anon_start / $anon_warm / $anon_max / $anon_end   target flat: $flat"
 echo "worker pid $worker; health_poller() at the end: $(q -F ' ' -c "SELECT 'loaded=' || checks_loaded, 'in_flight=' || in_flight, 'recorded=' || recorded, 'record_errors=' || record_errors, 'checks_per_second=' || round(checks_per_second::numeric), 'last_flush_ms=' || round(last_flush_ms::numeric, 1) FROM pgext.health_poller()")"
 echo "check states: $(q -c "SELECT string_agg(state || '=' || n, ' ') FROM (SELECT state, count(*) n FROM pgext.health_checks GROUP BY 1 ORDER BY 1) s"); last errors: $(q -c "SELECT coalesce(string_agg(e || '=' || n, ' '), 'none') FROM (SELECT last_error e, count(*) n FROM pgext.health_checks WHERE last_error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 5) s")"
 exit "$status"
