@@ -7,7 +7,7 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 EXTENSION = pgext
 # The install script is assembled from one file per capability, in dependency
 # order (the same names as src/); it is a build product, not edited by hand.
-INSTALL_PARTS = core accounts outbox credits secrets billing webhooks servers_spec servers hetzner stripe_sync worker health closing
+INSTALL_PARTS = core accounts outbox credits secrets billing webhooks servers_spec servers hetzner stripe_sync worker health rate_limit closing
 DATA_built = sql/pgext--1.0.sql
 DATA = $(filter-out $(DATA_built),$(sort $(wildcard sql/pgext--*.sql)))
 

@@ -15,6 +15,7 @@
 #include "common/preload.h"
 #include "drop_guard.h"
 #include "health/health.h"
+#include "ratelimit/ratelimit.h"
 #include "secrets/secrets.h"
 #include "servers/servers.h"
 #include "settings.h"
@@ -35,6 +36,7 @@ _PG_init(void)
 	WebhooksInit();
 	ServersInit();
 	HealthInit();
+	RateLimitInit();			/* preloaded only: the buckets' shared memory */
 	DropGuardInit();			/* refuse DROP EXTENSION while pgext holds data */
 	SecretsInit();				/* preloaded only: audit memory, keys, log warning */
 	WorkerInit();				/* task settings; preloaded: shared memory, the worker */
