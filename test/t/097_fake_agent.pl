@@ -12,6 +12,7 @@ use IO::Socket::INET;
 use JSON::PP ();
 use Errno ();
 use Time::HiRes ();
+use File::Temp ();
 use Test::More;
 
 my $fa = FakeAgent->start;
@@ -191,5 +192,24 @@ is(get('127.0.0.1', '/health')->{status}, 200, '127.0.0.1 still answers');
 unlike($fa->log_text, qr/Traceback/, 'no Python traceback in the log');
 is($fa->stop, 0, 'SIGTERM: exits 0');
 isnt(connect_errno('127.0.0.1'), 0, 'stopped: nothing listens');
+
+# It exits when the process that started it is gone (a test that died).
+{
+	my $dir = File::Temp::tempdir(CLEANUP => 1);
+	my $script = "$FindBin::Bin/../fake/agent.py";
+	system('sh', '-c', qq{python3 "$script" --port 0 --port-file "$dir/port" --quiet >/dev/null 2>&1 &
+		until [ -s "$dir/port" ]; do sleep 0.05; done}) == 0 or die 'could not start an orphan fake';
+	open my $fh, '<', "$dir/port" or die "port file: $!";
+	chomp(my $oport = <$fh>);
+	close $fh;
+	my $deadline = time + 30;
+	my $gone;
+	until ($gone = !IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $oport, Proto => 'tcp'))
+	{
+		last if time > $deadline;
+		Time::HiRes::sleep(0.05);
+	}
+	ok($gone, 'its parent gone, the fake exits');
+}
 
 done_testing();
