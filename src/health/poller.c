@@ -17,8 +17,9 @@
  * holds two for one check.  Its next run is scheduled when its result is
  * written: previous due + interval × (1 ± jitter), never earlier than that
  * moment.  New checks (at start, after a reload) start at a uniformly random
- * point of [0, every).  A check with local consecutive failures at or past
- * pgext.health_unhealthy_after is probed at doubling intervals up to
+ * point of [0, every).  A check SQL calls unhealthy (at the last load: a
+ * batch that changed states reloads them) is probed at doubling intervals,
+ * per consecutive failure past pgext.health_unhealthy_after, up to
  * pgext.health_unhealthy_max_interval.
  *
  * The version (pgext.health_config_version) is looked at on every worker
@@ -62,6 +63,7 @@ typedef struct PollCheck
 	int			every_ms;
 	int			timeout_ms;
 	int			failures;		/* consecutive failures, kept locally */
+	bool		unhealthy;		/* SQL's state at the last load (doubling only then) */
 	bool		busy;			/* in flight or its result unwritten: not in the heap */
 	TimestampTz due;			/* next run (the last one while busy) */
 } PollCheck;
@@ -211,7 +213,7 @@ PollIntervalMs(const PollCheck *c)
 {
 	double		ms = c->every_ms;
 
-	if (c->failures >= pgext_health_unhealthy_after)
+	if (c->unhealthy && c->failures >= pgext_health_unhealthy_after)
 	{
 		int			shift = Min(c->failures - pgext_health_unhealthy_after + 1, 30);
 		double		cap = (double) pgext_health_unhealthy_max_interval * 1000.0;
@@ -277,8 +279,8 @@ PollLoadStep(void *arg)
 	a->version = isnull ? 0 : DatumGetInt64(d);
 	if (!a->full && a->version == a->known)
 		return;
-	if (SPI_execute("SELECT id, url, every_ms, timeout_ms, consecutive_failures"
-					" FROM pgext.health_worker_load()", false, 0) != SPI_OK_SELECT)
+	if (SPI_execute("SELECT id, url, every_ms, timeout_ms, consecutive_failures,"
+					" state = 'unhealthy' FROM pgext.health_worker_load()", false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "pgext.health_worker_load() failed");
 	n = SPI_processed;
 	if (n > (uint64) (MaxAllocSize / sizeof(PollCheck)))
@@ -305,6 +307,8 @@ PollLoadStep(void *arg)
 		c->every_ms = Max(SpiInt4(tup, desc, 3), 1);
 		c->timeout_ms = Max(SpiInt4(tup, desc, 4), 1);
 		c->failures = Max(SpiInt4(tup, desc, 5), 0);
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		c->unhealthy = !isnull && DatumGetBool(d);
 		a->n++;
 	}
 	MemoryContextSwitchTo(old);
@@ -482,6 +486,16 @@ PollFlushResults(void)
 	for (int i = 0; i < nresults; i++)
 		PollReschedule(results[i].id, end);
 	nresults = 0;
+	if (ok && a.changed > 0)
+	{
+		/*
+		 * States changed: load them (and SQL's counts) before the next sends,
+		 * so that only checks SQL calls unhealthy are probed at doubling
+		 * intervals (failures in grace or while configuring do not count).
+		 */
+		reload_full = true;
+		version_check_now = true;
+	}
 	return ok && a.changed > 0;
 }
 
