@@ -681,6 +681,7 @@ DECLARE
   per_minute integer := pg_catalog.current_setting('pgext.health_recovery_per_minute')::integer;
   base interval := pg_catalog.current_setting('pgext.health_recovery_backoff_base')::interval;
   cap interval := pg_catalog.current_setting('pgext.health_recovery_backoff_max')::interval;
+  win_start pg_catalog.timestamptz;
   turned integer;
   active integer;
   l record;
@@ -697,10 +698,12 @@ BEGIN
   INSERT INTO pgext.health_breaker (one) VALUES (true) ON CONFLICT (one) DO NOTHING;
   SELECT * INTO b FROM pgext.health_breaker y FOR UPDATE;
 
-  -- 1. the breaker
+  -- 1. the breaker; after it closed, only servers that turned unhealthy since
+  -- count (else a window longer than the quiet period would reopen it at once)
   IF b.state = 'closed' THEN
+    win_start := GREATEST($1 - win, COALESCE(b.since, '-infinity'));
     SELECT pg_catalog.count(DISTINCT e.server_id) INTO turned FROM pgext.health_events e
-     WHERE e.kind = 'agent' AND e.to_state = 'unhealthy' AND e.at > $1 - win AND e.at <= $1;
+     WHERE e.kind = 'agent' AND e.to_state = 'unhealthy' AND e.at > win_start AND e.at <= $1;
     SELECT pg_catalog.count(*) INTO active FROM pgext.health_servers y JOIN pgext.servers s ON s.id = y.server_id
      WHERE s.state = 'active';
     IF turned >= min_servers AND turned > share * active THEN
@@ -712,7 +715,7 @@ BEGIN
                pg_catalog.count(*) FILTER (WHERE EXISTS (
                  SELECT FROM pgext.health_events e
                   WHERE e.kind = 'agent' AND e.to_state = 'unhealthy' AND e.server_id = s.id
-                    AND e.at > $1 - win AND e.at <= $1)) AS turned,
+                    AND e.at > win_start AND e.at <= $1)) AS turned,
                pg_catalog.count(*) FILTER (WHERE s.state = 'active') AS active
           FROM pgext.health_servers y JOIN pgext.servers s ON s.id = y.server_id
          WHERE s.location IS NOT NULL
