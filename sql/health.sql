@@ -357,6 +357,11 @@ SELECT state FROM pgext.health_breaker;
 SELECT pgext.health_recover(:'k'::timestamptz + interval '15 min') AS queued;
 SELECT state, reason FROM pgext.health_breaker;
 SELECT from_state, to_state, at - :'k'::timestamptz AS after, detail FROM pgext.health_events WHERE kind = 'breaker' ORDER BY id;
+-- a window longer than the quiet period: the turns before the close no longer count (it stays closed)
+SET pgext.health_breaker_window = '1h';
+SELECT pgext.health_recover(:'k'::timestamptz + interval '15 min 30 s') AS queued;
+SELECT state FROM pgext.health_breaker;
+SET pgext.health_breaker_window = '5min';
 -- the fleet-wide share: 3 of 12 active servers unhealthy within the window trips at share 0.2 (location rule off)
 SET pgext.health_breaker_share = 0.2;
 SET pgext.health_breaker_location_share = 1;
