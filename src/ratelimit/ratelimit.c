@@ -175,14 +175,15 @@ RateShmemStartup(void)
 void
 RateLimitInit(void)
 {
+	/* A PGC_POSTMASTER setting can only be defined while preloading. */
+	if (!pgext_preloaded)
+		return;
 	DefineCustomIntVariable("pgext.rate_limit_max_keys",
 							"Most rate-limit keys kept in shared memory (about 100 bytes each).",
 							"When full, a new key takes the bucket of a key that has refilled "
 							"to full, else of the least recently used key.",
 							&rate_limit_max_keys, 100000, RL_PARTITIONS, 10000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-	if (!pgext_preloaded)
-		return;
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = RateShmemRequest;
 	prev_shmem_startup_hook = shmem_startup_hook;

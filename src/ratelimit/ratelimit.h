@@ -12,7 +12,7 @@
 #define RATE_LIMIT_MAX_KEY_BYTES 1024
 
 /*
- * Define pgext.rate_limit_max_keys and, when preloaded, reserve the shared
+ * When preloaded: define pgext.rate_limit_max_keys and reserve the shared
  * memory of the buckets; called from _PG_init.
  */
 extern void RateLimitInit(void);
