@@ -531,7 +531,6 @@ HealthPollerStart(void)
 									   ALLOCSET_DEFAULT_SIZES);
 	memset(&table, 0, sizeof(table));
 	memset(&stats, 0, sizeof(stats));
-	stats.pid = MyProcPid;
 	PollEnsureCapacity();
 	HealthStatsPublish(&stats);
 }
@@ -641,9 +640,12 @@ HealthPollerWaitMs(void)
 	return wait_ms;
 }
 
-/* Copy the counters to shared memory (after each loop turn). */
+/*
+ * Copy the counters to shared memory (after each loop turn); polling: the
+ * worker acts (else pid 0: health_poller() shows no rate).
+ */
 void
-HealthPollerPublish(void)
+HealthPollerPublish(bool polling)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	int			last = (rate_n - 1 + POLL_RATE_SLOTS) % POLL_RATE_SLOTS;
@@ -660,7 +662,7 @@ HealthPollerPublish(void)
 			stats.checks_per_second = (double) (rate_completed[slot] - rate_completed[oldest]) /
 				((double) (rate_at[slot] - rate_at[oldest]) / 1e6);
 	}
-	stats.pid = MyProcPid;
+	stats.pid = polling ? MyProcPid : 0;
 	stats.in_flight = in_flight;
 	HealthStatsPublish(&stats);
 }

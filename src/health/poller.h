@@ -42,8 +42,8 @@ extern void HealthPollerFinished(HttpRequest *r);
 /* Milliseconds until the poller has something to do (-1: nothing scheduled). */
 extern long HealthPollerWaitMs(void);
 
-/* Copy the counters to shared memory (after each loop turn). */
-extern void HealthPollerPublish(void);
+/* Copy the counters to shared memory (after each loop turn); polling: the worker acts. */
+extern void HealthPollerPublish(bool polling);
 
 /* The worker exits: publish that nobody polls (pid 0). */
 extern void HealthPollerStop(void);

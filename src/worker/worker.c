@@ -858,7 +858,7 @@ pgext_worker_main(Datum arg)
 		if (!acting)
 			WorkerDriveEngine(!RecoveryInProgress());
 		WorkerPublishApis();
-		HealthPollerPublish();
+		HealthPollerPublish(acting);
 		wait_ms = WorkerMinWait(wait_ms, HttpEngineTimeoutMs(engine));
 		MemoryContextSwitchTo(TopMemoryContext);
 
