@@ -6,57 +6,14 @@
 # reconciliation finds a server nobody asked for.  The output is the same
 # every run: no ids, ports, durations or timestamps are printed.
 set -euo pipefail
-# q: psql printing a table; val: psql printing bare values.
-q() { psql -X -q -v ON_ERROR_STOP=1 -P pager=off -P footer=off "$@"; }
-val() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-TIMEOUT=${DEMO_WORKER_TIMEOUT:-120}
+source "$(dirname "$0")/fakes.sh"
+work=$fakes_work
 
-# --- the fake, stopped (and its log shown on a failure) whatever happens
-work=$(mktemp -d /tmp/pgext-demo-hetzner.XXXXXX)
 token="hz-demo-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
-FAKE_HETZNER_TOKEN=$token python3 ../fake/hetzner.py --port 0 --port-file "$work/port" \
-  2>"$work/fake.log" &
-fake_pid=$!
-# On exit: show the fake's log if the step failed, stop the fake, clean up.
-stop_fake() {
-  local rc=$?
-  if [ "$rc" != 0 ]; then
-    echo "--- the step failed; the fake's last requests:" >&2
-    tail -n 20 "$work/fake.log" >&2 || true
-  fi
-  kill "$fake_pid" 2>/dev/null || true
-  wait "$fake_pid" 2>/dev/null || true
-  rm -rf "$work"
-  return "$rc"
-}
-trap stop_fake EXIT
-for _ in $(seq 300); do [ -s "$work/port" ] && break; sleep 0.1; done
-[ -s "$work/port" ] || { echo "the fake Hetzner API did not start" >&2; exit 1; }
-base="http://127.0.0.1:$(cat "$work/port")"
-
+FAKE_HETZNER_TOKEN=$token fake_start hz hetzner.py
+base=$hz_base
 # fake METHOD PATH [JSON]: one call of the fake's control API (no token).
-fake() {
-  if [ $# -gt 2 ]; then
-    curl -sS -f -X "$1" -H 'content-type: application/json' --data "$3" "$base/__fake/$2"
-  else
-    curl -sS -f -X "$1" "$base/__fake/$2"
-  fi
-}
-
-# wait_for SQL WHAT: poll until SQL prints t; after TIMEOUT seconds fail,
-# saying what was awaited and what the worker says.
-wait_for() {
-  local deadline=$(( $(date +%s) + TIMEOUT ))
-  until [ "$(val -c "$1")" = t ]; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "FAILED: after ${TIMEOUT} s still waiting for $2" >&2
-      q -x -c "SELECT api, refusing, in_flight, sent, last_error FROM pgext.worker_api_status" >&2 || true
-      q -c "SELECT task, last_ok, last_error, refusing FROM pgext.worker_status WHERE NOT last_ok OR refusing IS NOT NULL" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
-}
+fake() { control "$base" "$@"; }
 
 echo '--- a fake Hetzner Cloud API listens on 127.0.0.1 (a free port); the worker is pointed at it'
 echo '    (pgext.allow_insecure_urls: http and loopback are refused otherwise; for test fakes only)'

@@ -11,52 +11,21 @@
 # settings (seconds) and waits that poll; the output is the same every run (no
 # ids, ports, durations or timestamps).
 set -euo pipefail
-# q: psql printing a table; val: psql printing bare values.
-q() { psql -X -q -v ON_ERROR_STOP=1 -P pager=off -P footer=off "$@"; }
-val() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
-TIMEOUT=${DEMO_WORKER_TIMEOUT:-120}
+source "$(dirname "$0")/fakes.sh"
+work=$fakes_work
 # the endpoint signing secret step 30 stored (webhook:stripe)
 WHSEC=whsec_demo_5f2b9c0e7a4d4e1f8a3b6c9d0e1f2a3b
 
-# --- the fakes, stopped (and their logs shown on a failure) whatever happens
-work=$(mktemp -d /tmp/pgext-demo-loop.XXXXXX)
+# --- the fakes (fakes.sh stops them whatever happens and shows their logs on a failure)
 rand() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
 hz_token="hz-demo-$(rand)"
 sk="sk_test_demo$(rand)"
 printf 'Authorization: Bearer %s\n' "$sk" >"$work/stripe-auth"
 printf 'Authorization: Bearer %s\n' "$hz_token" >"$work/hz-auth"
-FAKE_HETZNER_TOKEN=$hz_token python3 ../fake/hetzner.py --port 0 --port-file "$work/hz.port" \
-  2>"$work/hz.log" &
-hz_pid=$!
-python3 ../fake/stripe.py --port 0 --token "$sk" --port-file "$work/st.port" 2>"$work/st.log" &
-st_pid=$!
-# On exit: show the fakes' logs if the step failed, stop the fakes, clean up.
-stop_fakes() {
-  local rc=$?
-  if [ "$rc" != 0 ]; then
-    echo "--- the step failed; the fakes' last requests:" >&2
-    tail -n 20 "$work/hz.log" "$work/st.log" >&2 || true
-  fi
-  kill "$hz_pid" "$st_pid" 2>/dev/null || true
-  wait "$hz_pid" "$st_pid" 2>/dev/null || true
-  rm -rf "$work"
-  return "$rc"
-}
-trap stop_fakes EXIT
-for _ in $(seq 300); do [ -s "$work/hz.port" ] && [ -s "$work/st.port" ] && break; sleep 0.1; done
-[ -s "$work/hz.port" ] || { echo "the fake Hetzner API did not start" >&2; exit 1; }
-[ -s "$work/st.port" ] || { echo "the fake Stripe API did not start" >&2; exit 1; }
-hz_base="http://127.0.0.1:$(cat "$work/hz.port")"
-st_base="http://127.0.0.1:$(cat "$work/st.port")"
+FAKE_HETZNER_TOKEN=$hz_token fake_start hz hetzner.py
+fake_start st stripe.py --token "$sk"
 
 # hz METHOD PATH [JSON] / st METHOD PATH [JSON]: the fakes' control APIs (no token).
-control() {
-  if [ $# -gt 3 ]; then
-    curl -sS -f -X "$2" -H 'content-type: application/json' --data "$4" "$1/__fake/$3"
-  else
-    curl -sS -f -X "$2" "$1/__fake/$3"
-  fi
-}
 hz() { control "$hz_base" "$@"; }
 st() { control "$st_base" "$@"; }
 # stripe_event ID: the event as Stripe's API has it (GET /v1/events/ID with the key).
@@ -93,23 +62,6 @@ deliver() {
 \getenv sig SIG
 SELECT status FROM pgext.webhook_ingest('stripe', :'body', :'sig');
 SQL
-}
-
-# wait_for SQL WHAT: poll until SQL prints t; after TIMEOUT seconds fail,
-# saying what was awaited and what the worker says.
-wait_for() {
-  local deadline=$(( $(date +%s) + TIMEOUT ))
-  until [ "$(val -c "$1")" = t ]; do
-    if [ "$(date +%s)" -ge "$deadline" ]; then
-      echo "FAILED: after ${TIMEOUT} s still waiting for $2" >&2
-      q -x -c "SELECT api, refusing, in_flight, sent, last_error FROM pgext.worker_api_status" >&2 || true
-      q -c "SELECT task, last_ok, last_error, refusing FROM pgext.worker_status WHERE NOT last_ok OR refusing IS NOT NULL" >&2 || true
-      q -c "SELECT kind, status, error, last_error FROM pgext.stripe_sync_status" >&2 || true
-      q -c "SELECT server, state, next_action, why, last_error FROM pgext.server_status" >&2 || true
-      exit 1
-    fi
-    sleep 0.1
-  done
 }
 
 # history: the server's state changes since the last call (dates and Hetzner ids masked).

@@ -53,6 +53,7 @@ wait_for() {
       echo "FAILED: after ${TIMEOUT} s still waiting for $2" >&2
       q -x -c "SELECT api, refusing, in_flight, sent, last_error FROM pgext.worker_api_status" >&2 || true
       q -c "SELECT task, last_ok, last_error, refusing FROM pgext.worker_status WHERE NOT last_ok OR refusing IS NOT NULL" >&2 || true
+      q -c "SELECT kind, status, error, last_error FROM pgext.stripe_sync_status" >&2 || true
       q -c "SELECT server, state, next_action, why, last_error FROM pgext.server_status WHERE state <> 'deleted'" >&2 || true
       q -x -c "SELECT * FROM pgext.health_status" >&2 || true
       exit 1
