@@ -29,9 +29,11 @@ pgext_stage() {
 }
 
 # Run a command as the cluster user (postgres when we are root).
+# The lock's descriptor is closed for them: a server or fake a failed run
+# leaves behind must not hold the machine-wide lock after this shell exits.
 pgext_as_user() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- env PATH="$PATH" "$@"
-  else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- env PATH="$PATH" "$@" 9>&-
+  else "$@" 9>&-; fi
 }
 
 # Options every throwaway cluster gets.

@@ -4,7 +4,8 @@
  * The step runs with SPI connected and an active snapshot.  An error is
  * caught here: the transaction is aborted, its message handed back, and the
  * worker's loop goes on (the work is level-triggered: a failed step is taken
- * again later, never lost).
+ * again later, never lost).  After it the worker's table statistics are
+ * flushed (at most once a second) so autovacuum sees its writes.
  */
 #include "postgres.h"
 
@@ -55,6 +56,14 @@ WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *err
 	PG_END_TRY();
 	if (activity)
 		pgstat_report_activity(STATE_IDLE, NULL);
+	/*
+	 * A background worker never goes idle through PostgresMain, which is
+	 * where backends flush their table statistics: without this the
+	 * worker's updates and deletes would stay invisible to autovacuum and
+	 * the tables it writes (health_checks above all) would bloat.  At most
+	 * once a second; never inside a transaction.
+	 */
+	pgstat_report_stat(false);
 	MemoryContextSwitchTo(cxt);
 	return ok;
 }

@@ -137,6 +137,11 @@ is($node->safe_psql('postgres', q{
 	       AND record_errors = 0 AND last_flush_at IS NOT NULL
 	       AND version = pgext.health_config_version()
 	  FROM pgext.health_poller()}), 't', 'health_poller() shows the counters');
+# The worker flushes its table statistics, so autovacuum sees its updates
+# (a background worker never passes the idle point where backends flush them).
+ok($node->poll_query_until('postgres', q{
+	SELECT n_tup_upd >= 21 FROM pg_stat_user_tables WHERE relid = 'pgext.health_checks'::regclass}),
+	"the worker's updates of health_checks reach the table statistics");
 is($node->safe_psql('postgres', qq{
 	SELECT string_agg(format('%s %s %s', last_status, last_error IS NULL, state), ',' ORDER BY id)
 	  FROM pgext.health_checks WHERE id IN (@{[join ',', @ok]})}),
