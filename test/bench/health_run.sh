@@ -165,6 +165,8 @@ awk -v hz="$hz" -v wrk="$wrk_rate" \
   }'
 growth=$((anon_end - anon_warm))
 flat=$([ "$growth" -le 1024 ] && echo "flat (RssAnon grew $growth kB after warm-up, <= 1 MB)" || echo "GROWS: RssAnon +$growth kB after warm-up")
+awk -v r0="${L[recorded]}" -v r1="${E[recorded]}" -v t0="${L[t]}" -v t1="${E[t]}" -v rA="${A[recorded]}" -v tA="${A[t]}" \
+  'BEGIN { printf "recorded over the whole run: %.0f checks/s from the load; %.0f checks/s after the warm-up (%.0f s)\n", (r1 - r0) / (t1 - t0), (r1 - rA) / (t1 - tA), t1 - tA }'
 echo "worker memory over $((E[recorded] - L[recorded])) checks recorded in $i s, kB (start / after warm-up / max / end):"
 echo "  VmRSS   $rss_start / $rss_warm / $rss_max / $rss_end   (RssShmem, shared buffers touched: $shmem_start at start, $(shmem) at the end)"
 echo "  RssAnon $anon_start / $anon_warm / $anon_max / $anon_end   target flat: $flat"
