@@ -5,10 +5,15 @@ MODULE_big = pgext
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 EXTENSION = pgext
-# The install script is assembled from one file per capability, in dependency
-# order (the same names as src/); it is a build product, not edited by hand.
+# The install script of the current version (default_version in pgext.control)
+# is assembled from one file per capability, in dependency order (the same
+# names as src/); it is a build product, not edited by hand.  Released
+# versions are committed and frozen: sql/pgext--1.0.sql (never edited; its
+# SHA-256 is checked by test/t/040_upgrade.pl) and the upgrade script
+# sql/pgext--1.0--1.1.sql, which must make a 1.0 install equal to a fresh 1.1
+# (040_upgrade compares the two schemas).
 INSTALL_PARTS = core accounts outbox credits secrets billing webhooks servers_spec servers hetzner stripe_sync worker health rate_limit closing
-DATA_built = sql/pgext--1.0.sql
+DATA_built = sql/pgext--1.1.sql
 DATA = $(filter-out $(DATA_built),$(sort $(wildcard sql/pgext--*.sql)))
 
 
@@ -33,5 +38,5 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # After PGXS, so that `make` still builds everything by default.
-sql/pgext--1.0.sql: $(foreach p,$(INSTALL_PARTS),sql/install/$(p).sql) Makefile
+sql/pgext--1.1.sql: $(foreach p,$(INSTALL_PARTS),sql/install/$(p).sql) Makefile
 	cat $(foreach p,$(INSTALL_PARTS),sql/install/$(p).sql) > $@

@@ -1,4 +1,4 @@
--- pgext 1.0 install script, assembled by the Makefile from sql/install/*.sql
+-- pgext 1.1 install script (pgext--1.1.sql), assembled by the Makefile from sql/install/*.sql
 -- (core, accounts, credits, secrets, billing, webhooks, closing: one file per
 -- capability, the same names as in src/).  Every function that touches money
 -- or secrets is SECURITY DEFINER with search_path pinned to

@@ -3,7 +3,7 @@
  * balance and the expiry sweep (reservations: reservations.c; the primitives
  * all of them share: ledger.c).
  *
- * Model (see sql/pgext--1.0.sql for the tables):
+ * Model (see sql/install/credits.sql for the tables):
  *   accounts.balance      every unspent, unreserved credit (= sum of ledger deltas)
  *   accounts.lot_credits  the part of balance held in credit_lots; the rest is
  *                         the account's non-expiring pool
