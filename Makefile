@@ -18,7 +18,7 @@ DATA = $(filter-out $(DATA_built),$(sort $(wildcard sql/pgext--*.sql)))
 
 
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 SHLIB_LINK = -lcrypto -lcurl -lyaml
 
 # pg_regress: every sql/<name>.sql that is not an install/upgrade script.

@@ -138,7 +138,7 @@ CreditLabelArg(FunctionCallInfo fcinfo, int argno, const char *what, bool requir
 		return NULL;
 	}
 	t = PG_GETARG_TEXT_PP(argno);
-	if (VARSIZE_ANY_EXHDR(t) == 0 || VARSIZE_ANY_EXHDR(t) > maxlen)
+	if (VARSIZE_ANY_EXHDR(t) == 0 || VARSIZE_ANY_EXHDR(t) > (Size) maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be 1 to %d bytes long", what, maxlen)));

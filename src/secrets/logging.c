@@ -109,11 +109,11 @@ SecretLoggingRisks(void)
 	if (param_err_len != 0)
 		risks = lappend(risks, psprintf("log_parameter_max_length_on_error = %ld logs bind parameter values of failing statements (set it to 0)",
 										param_err_len));
-	for (i = 0; i < lengthof(lib_settings); i++)
+	for (i = 0; i < (int) lengthof(lib_settings); i++)
 		if (ListsAutoExplain(lib_settings[i]))
 			risks = lappend(risks, psprintf("auto_explain (in %s) logs statement texts and, with auto_explain.log_parameter_max_length, their parameters",
 											lib_settings[i]));
-	for (i = 0; i < lengthof(debug_settings); i++)
+	for (i = 0; i < (int) lengthof(debug_settings); i++)
 		if (pg_strcasecmp(Setting(debug_settings[i]), "on") == 0)
 			risks = lappend(risks, psprintf("%s = on logs query trees, including their constants",
 											debug_settings[i]));

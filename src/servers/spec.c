@@ -289,9 +289,9 @@ CheckLabels(const JsonbValue *v)
 				SPEC_ERROR("A label name is 1 to 63 characters of letters, digits, '.', '_' and '-', starting and ending with a letter or digit, optionally after a DNS prefix and '/'.",
 						   "label key \"%s\" is not a valid Hetzner label key", Quoted(key, klen));
 			if (!slash &&
-				((nlen == strlen(PGEXT_LABEL_MANAGED_BY) &&
+				((nlen == (int) strlen(PGEXT_LABEL_MANAGED_BY) &&
 				  memcmp(name, PGEXT_LABEL_MANAGED_BY, nlen) == 0) ||
-				 (nlen >= strlen(PGEXT_LABEL_RESERVED_PREFIX) &&
+				 (nlen >= (int) strlen(PGEXT_LABEL_RESERVED_PREFIX) &&
 				  memcmp(name, PGEXT_LABEL_RESERVED_PREFIX, strlen(PGEXT_LABEL_RESERVED_PREFIX)) == 0)))
 				SPEC_ERROR("pgext sets \"" PGEXT_LABEL_MANAGED_BY "\", \"" PGEXT_LABEL_ACCOUNT "\" and \"" PGEXT_LABEL_SERVER "\" on every server it creates; keys \"" PGEXT_LABEL_MANAGED_BY "\" and \"" PGEXT_LABEL_RESERVED_PREFIX "*\" are reserved. Use another key.",
 						   "label key \"%s\" is reserved by pgext", Quoted(key, klen));
