@@ -9,8 +9,11 @@
 --      REVOKE/GRANT and pg_extension_config_dump lines), keeping every row.
 -- test/t/040_upgrade.pl installs 1.0 with data, runs ALTER EXTENSION pgext
 -- UPDATE and fails unless the schema equals a fresh 1.1 and the data survived.
---
--- Today 1.1 equals 1.0: nothing to do yet.
 
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION pgext UPDATE TO '1.1'" to load this file. \quit
+
+-- Rate limiter: no SET search_path on the two plain C functions that run no
+-- SQL (a GUC save/restore per call; see sql/install/rate_limit.sql).
+ALTER FUNCTION pgext.rate_limit(text, integer, double precision, integer) RESET search_path;
+ALTER FUNCTION pgext.rate_limit_reset(text) RESET search_path;
