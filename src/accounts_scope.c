@@ -1,0 +1,261 @@
+/*
+ * accounts_scope.c — tenant isolation: a transaction bound to one account.
+ *
+ * pgext.set_account(account) binds the current transaction to an account.
+ * The binding is kept in backend memory together with the transaction's
+ * local id and is cleared by a transaction callback at commit, abort and
+ * prepare: there is no setting a caller could SET, and no binding outlives
+ * its transaction, so a connection handed to the next client by a
+ * transaction-mode pooler (PgBouncer) never carries it over.
+ *
+ * pgext.current_account() returns the binding; the row-level security
+ * policies of the account tables compare their account column with it, so
+ * an application role sees only the bound account's rows (none unbound).
+ * pgext's functions run as their owner and bypass those policies, so every
+ * account-scoped function checks its account against the binding here
+ * (AccountScopeCheck) and every platform-level one refuses to run while
+ * bound (AccountScopePlatform).  The caller is GetOuterUserId(): the role
+ * outside every SECURITY DEFINER function (see secrets.c for why).
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/uuid.h"
+
+#include "accounts.h"
+#include "accounts_scope.h"
+#include "common/spi.h"
+
+PG_FUNCTION_INFO_V1(set_account);
+PG_FUNCTION_INFO_V1(current_account);
+PG_FUNCTION_INFO_V1(account_scope_check);
+PG_FUNCTION_INFO_V1(account_scope_platform);
+PG_FUNCTION_INFO_V1(account_scope_visible);
+
+/* The binding: valid while bound and bound_lxid is this transaction's. */
+static bool bound = false;
+static pg_uuid_t bound_account;
+static LocalTransactionId bound_lxid = InvalidLocalTransactionId;
+
+/* pgext.require_account: refuse unbound account-scoped calls (non-admins). */
+static bool require_account = false;
+
+static PgextPlan plan_account_exists = {
+	"SELECT 1 FROM pgext.accounts WHERE id = $1",
+	1, {UUIDOID}
+};
+
+/* Forget the binding when its transaction ends, however it ends. */
+static void
+AccountScopeXactCallback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			bound = false;
+			bound_lxid = InvalidLocalTransactionId;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Define pgext.require_account and install the callback.  Runs from _PG_init
+ * whether or not pgext is preloaded: the setting must exist in every backend
+ * that loads the module.
+ */
+void
+AccountScopeInit(void)
+{
+	DefineCustomBoolVariable("pgext.require_account",
+							 "Refuse account-scoped pgext calls made without pgext.set_account() first.",
+							 "Applies to roles that are neither superusers nor members of pgext_admin; "
+							 "set it per login role: ALTER ROLE app_login SET pgext.require_account = on.",
+							 &require_account, false,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	RegisterXactCallback(AccountScopeXactCallback, NULL);
+}
+
+/* The account this transaction acts for, or NULL when it is not bound. */
+const pg_uuid_t *
+AccountScopeCurrent(void)
+{
+	if (!bound || MyProc == NULL || bound_lxid != MyProc->lxid)
+		return NULL;
+	return &bound_account;
+}
+
+/* Whether the caller has the privileges of role `name` (false if it does not exist). */
+static bool
+CallerHasRole(const char *name)
+{
+	Oid			role = get_role_oid(name, true);
+
+	return OidIsValid(role) && has_privs_of_role(GetOuterUserId(), role);
+}
+
+/* Whether the caller is a superuser or has the privileges of pgext_admin. */
+bool
+AccountScopeCallerIsAdmin(void)
+{
+	return superuser_arg(GetOuterUserId()) || CallerHasRole("pgext_admin");
+}
+
+/* The text form of a uuid, for messages. */
+static char *
+UuidText(const pg_uuid_t *u)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, UUIDPGetDatum((pg_uuid_t *) u)));
+}
+
+/* See accounts_scope.h. */
+void
+AccountScopeCheck(Datum account)
+{
+	const pg_uuid_t *cur = AccountScopeCurrent();
+	pg_uuid_t  *want = DatumGetUUIDP(account);
+
+	if (cur == NULL)
+	{
+		if (require_account && !AccountScopeCallerIsAdmin())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("this role must call pgext.set_account() first"),
+					 errdetail("pgext.require_account is on for role \"%s\".",
+							   GetUserNameFromId(GetOuterUserId(), false)),
+					 errhint("Bind the transaction to the account it acts for: "
+							 "BEGIN; SELECT pgext.set_account($1); ...; COMMIT;")));
+		return;
+	}
+	if (memcmp(cur->data, want->data, UUID_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("this transaction acts for another account"),
+				 errdetail("The call is for account %s; pgext.set_account() bound the transaction to account %s.",
+						   UuidText(want), UuidText(cur)),
+				 errhint("A transaction acts for one account: use a new transaction for another one.")));
+}
+
+/* See accounts_scope.h. */
+void
+AccountScopePlatform(const char *what)
+{
+	const pg_uuid_t *cur = AccountScopeCurrent();
+
+	if (cur != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("%s is a platform-level call, refused while the transaction acts for an account", what),
+				 errdetail("The transaction is bound to account %s by pgext.set_account().", UuidText(cur)),
+				 errhint("Call it in a transaction that does not call pgext.set_account().")));
+}
+
+/*
+ * set_account(account): bind this transaction to the account.  NULL 22004;
+ * an unknown account PX001; binding again to the same account is a no-op,
+ * to another one 42501.  Outside a transaction block the binding lasts for
+ * the statement's own transaction only.
+ */
+Datum
+set_account(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *account;
+	const pg_uuid_t *cur = AccountScopeCurrent();
+	Datum		arg;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("account must not be NULL"),
+				 errhint("Pass the uuid returned by pgext.account_create(); a binding ends with its transaction.")));
+	arg = PG_GETARG_DATUM(0);
+	account = DatumGetUUIDP(arg);
+	if (cur != NULL)
+	{
+		if (memcmp(cur->data, account->data, UUID_LEN) == 0)
+			PG_RETURN_UUID_P(account);
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a transaction acts for one account"),
+				 errdetail("This transaction is already bound to account %s.", UuidText(cur)),
+				 errhint("Commit or roll back, then bind the next transaction to account %s.",
+						 UuidText(account))));
+	}
+
+	SPI_connect();
+	if (PgextExec(&plan_account_exists, &arg, NULL, 1) != 1)
+		AccountNotFound(arg);
+	SPI_finish();
+
+	memcpy(bound_account.data, account->data, UUID_LEN);
+	bound_lxid = MyProc->lxid;
+	bound = true;
+	PG_RETURN_UUID_P(account);
+}
+
+/* current_account(): the account this transaction acts for, or NULL. */
+Datum
+current_account(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *cur = AccountScopeCurrent();
+	pg_uuid_t  *result;
+
+	if (cur == NULL)
+		PG_RETURN_NULL();
+	result = palloc(sizeof(pg_uuid_t));
+	memcpy(result, cur, sizeof(pg_uuid_t));
+	PG_RETURN_UUID_P(result);
+}
+
+/*
+ * account_scope_check(account): AccountScopeCheck for SQL and PL/pgSQL
+ * functions; NULL (no account: all accounts or the platform) is checked as a
+ * platform-level call.
+ */
+Datum
+account_scope_check(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		AccountScopePlatform("a call without an account");
+	else
+		AccountScopeCheck(PG_GETARG_DATUM(0));
+	PG_RETURN_VOID();
+}
+
+/* account_scope_platform(what): AccountScopePlatform for SQL and PL/pgSQL functions. */
+Datum
+account_scope_platform(PG_FUNCTION_ARGS)
+{
+	AccountScopePlatform(PG_ARGISNULL(0) ? "this function" : text_to_cstring(PG_GETARG_TEXT_PP(0)));
+	PG_RETURN_VOID();
+}
+
+/*
+ * account_scope_visible(account): whether a listing may show a row of this
+ * account (NULL: a platform row) to the caller.  Bound: only the bound
+ * account's rows.  Unbound: every row for superusers and members of
+ * pgext_admin or pgext_support, none for anyone else.
+ */
+Datum
+account_scope_visible(PG_FUNCTION_ARGS)
+{
+	const pg_uuid_t *cur = AccountScopeCurrent();
+
+	if (cur != NULL)
+		PG_RETURN_BOOL(!PG_ARGISNULL(0) &&
+					   memcmp(cur->data, PG_GETARG_UUID_P(0)->data, UUID_LEN) == 0);
+	PG_RETURN_BOOL(AccountScopeCallerIsAdmin() || CallerHasRole("pgext_support"));
+}
