@@ -282,6 +282,21 @@ SELECT pgext.set_account(:'a') IS NOT NULL AS bound;
 SELECT pgext.credit_balance(:'b');
 ROLLBACK;
 SELECT count(*) FILTER (WHERE id IN (:'a', :'b')) AS admin_sees FROM pgext.accounts;
+-- bound, every operator-only function that works on all accounts refuses
+-- (called with NULL arguments: the refusal comes first); what is left reads
+-- status only, or takes an account or id and checks it
+BEGIN;
+SELECT pgext.set_account(:'a') IS NOT NULL AS bound;
+SELECT p.proname AS admin_function,
+       pg_temp.try(format('SELECT %s(%s)', p.oid::regproc,
+                          (SELECT string_agg('NULL::' || t::regtype::text, ', ')
+                             FROM unnest(p.proargtypes::oid[]) t))) AS bound_call
+  FROM pg_proc p
+ WHERE p.pronamespace = 'pgext'::regnamespace AND has_function_privilege(p.oid, 'EXECUTE')
+   AND NOT has_function_privilege('regress_tenant_app', p.oid, 'EXECUTE')
+   AND NOT has_function_privilege('regress_tenant_support', p.oid, 'EXECUTE')
+ ORDER BY 2, 1;
+ROLLBACK;
 RESET ROLE;
 RESET pgext.require_account;
 -- pgext_support reads every row, writes nothing, never the ciphertext

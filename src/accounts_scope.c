@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -28,6 +29,7 @@
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
 #include "accounts.h"
@@ -47,6 +49,57 @@ static LocalTransactionId bound_lxid = InvalidLocalTransactionId;
 
 /* pgext.require_account: refuse unbound account-scoped calls (non-admins). */
 static bool require_account = false;
+
+/*
+ * Platform-level functions without an account argument, refused while bound
+ * by the function manager hook below (every pgext function pins its
+ * search_path, so every call of one passes the hook): operators' and the
+ * worker's entry points that change or sweep data of every account.  Not
+ * listed: read-only status functions (worker_tasks, health_poller, ...) and
+ * functions the account-scoped ones call internally.  Sorted (bsearch).
+ */
+static const char *const platform_functions[] = {
+	"access_expire",
+	"api_calls_retention",
+	"billing_expire_grace",
+	"credit_sweep",
+	"credit_verify",
+	"health_record",
+	"health_recover",
+	"health_recovery_pause",
+	"health_recovery_resume",
+	"health_retention",
+	"health_worker_load",
+	"hetzner_claim",
+	"hetzner_reconcile_start",
+	"hetzner_response",
+	"secret_audit_flush",
+	"secret_rewrap",
+	"server_claim",
+	"server_orphan_keep",
+	"server_reconcile",
+	"server_report",
+	"server_transition",
+	"stripe_claim",
+	"stripe_events_start",
+	"stripe_price_remove",
+	"stripe_price_set",
+	"stripe_reconcile_start",
+	"stripe_response",
+	"webhook_apply",
+	"webhook_claim",
+	"webhook_ingest",
+	"webhook_replay",
+	"webhook_replay_dead",
+	"webhook_retention",
+	"webhook_source_remove",
+	"webhook_source_set",
+	"worker_begin",
+	"worker_heartbeat",
+	"worker_run_now",
+};
+
+static fmgr_hook_type prev_fmgr_hook = NULL;
 
 static PgextPlan plan_account_exists = {
 	"SELECT 1 FROM pgext.accounts WHERE id = $1",
@@ -72,10 +125,43 @@ AccountScopeXactCallback(XactEvent event, void *arg)
 	}
 }
 
+/* bsearch comparator over platform_functions. */
+static int
+PlatformNameCmp(const void *key, const void *elem)
+{
+	return strcmp((const char *) key, *(const char *const *) elem);
+}
+
 /*
- * Define pgext.require_account and install the callback.  Runs from _PG_init
- * whether or not pgext is preloaded: the setting must exist in every backend
- * that loads the module.
+ * Function manager hook: while the transaction is bound, refuse a call of a
+ * platform-level pgext function before its body runs.  Only bound
+ * transactions pay for the two catalog cache lookups.
+ */
+static void
+AccountScopeFmgrHook(FmgrHookEventType event, FmgrInfo *flinfo, Datum *arg)
+{
+	if (event == FHET_START && AccountScopeCurrent() != NULL)
+	{
+		Oid			nsp = get_namespace_oid("pgext", true);
+
+		if (OidIsValid(nsp) && get_func_namespace(flinfo->fn_oid) == nsp)
+		{
+			char	   *name = get_func_name(flinfo->fn_oid);
+
+			if (name != NULL &&
+				bsearch(name, platform_functions, lengthof(platform_functions),
+						sizeof(platform_functions[0]), PlatformNameCmp) != NULL)
+				AccountScopePlatform(psprintf("pgext.%s", name));
+		}
+	}
+	if (prev_fmgr_hook)
+		(*prev_fmgr_hook) (event, flinfo, arg);
+}
+
+/*
+ * Define pgext.require_account and install the callback and the hook.  Runs
+ * from _PG_init whether or not pgext is preloaded: the setting must exist in
+ * every backend that loads the module.
  */
 void
 AccountScopeInit(void)
@@ -87,6 +173,8 @@ AccountScopeInit(void)
 							 &require_account, false,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	RegisterXactCallback(AccountScopeXactCallback, NULL);
+	prev_fmgr_hook = fmgr_hook;
+	fmgr_hook = AccountScopeFmgrHook;
 }
 
 /* The account this transaction acts for, or NULL when it is not bound. */
