@@ -309,6 +309,12 @@ SELECT count(*) FROM pgext.secrets;
 SELECT pgext.credit_grant(:'b', 1, 'tenant-support');
 SELECT pgext.secret_get('tenant:key', :'b');
 SELECT pgext.server_delete(:sb, 'support');
+-- every relation it may read, it can read (the views' functions included)
+SELECT c.oid::regclass AS support_reads, pg_temp.try(format('SELECT count(*) FROM %s', c.oid::regclass)) AS result
+  FROM pg_class c
+ WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+   AND has_table_privilege(c.oid, 'SELECT')
+ ORDER BY 1::text;
 -- every table the support role may read, and the functions it may run: none writes
 SELECT string_agg(p.proname, ', ' ORDER BY p.proname) AS support_functions
   FROM pg_proc p

@@ -255,7 +255,8 @@ AccountScopePlatform(const char *what)
  * set_account(account): bind this transaction to the account.  NULL 22004;
  * an unknown account PX001; binding again to the same account is a no-op,
  * to another one 42501.  Outside a transaction block the binding lasts for
- * the statement's own transaction only.
+ * the statement's own transaction only.  A subtransaction's abort (ROLLBACK
+ * TO SAVEPOINT) keeps it: it ends with the top-level transaction only.
  */
 Datum
 set_account(PG_FUNCTION_ARGS)

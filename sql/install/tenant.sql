@@ -138,6 +138,7 @@ GRANT EXECUTE ON FUNCTION
   pgext.credit_balance(uuid),
   pgext.credit_verify(),
   pgext.health_config_version(),
+  pgext.health_poller(),
   pgext.outbox_since(bigint, integer),
   pgext.secret_list(),
   pgext.server_status_of(uuid),
