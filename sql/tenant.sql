@@ -86,7 +86,7 @@ BEGIN
             WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind = 'r'
               AND (EXISTS (SELECT FROM pg_attribute t WHERE t.attrelid = c.oid AND t.attname = 'account_id')
                    OR c.relname IN ('accounts', 'server_history'))
-            ORDER BY 1::text LOOP
+            ORDER BY c.oid::regclass::text LOOP
     EXECUTE format('SELECT md5(coalesce(string_agg(x::text, %L ORDER BY x::text), %L)) FROM %s x WHERE %s',
                    E'\n', '', r,
                    CASE WHEN r = 'pgext.accounts'::regclass THEN format('x.id = %L', b)
@@ -113,7 +113,7 @@ SELECT c.oid::regclass AS relation, (pg_temp.counts(c.oid::regclass, :'a')).rows
   FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
    AND has_table_privilege(c.oid, 'SELECT')
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 
 -- (b) bound to A: A's rows only (and some of them in each relation)
 BEGIN;
@@ -123,7 +123,7 @@ SELECT c.oid::regclass AS relation, (pg_temp.counts(c.oid::regclass, :'a')).*
   FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
    AND has_table_privilege(c.oid, 'SELECT')
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 COMMIT;
 RESET ROLE;
 
@@ -200,7 +200,7 @@ SELECT p.oid::regprocedure AS unclassified
   FROM pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace AND has_function_privilege(p.oid, 'EXECUTE')
    AND p.oid::regprocedure::text NOT IN (SELECT signature FROM fn)
- ORDER BY 1::text;
+ ORDER BY p.oid::regprocedure::text;
 SELECT signature AS not_granted FROM fn
  WHERE signature LIKE 'pgext.%' AND NOT has_function_privilege(signature::regprocedure, 'EXECUTE')
  ORDER BY 1;
@@ -314,7 +314,7 @@ SELECT c.oid::regclass AS support_reads, pg_temp.try(format('SELECT count(*) FRO
   FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
    AND has_table_privilege(c.oid, 'SELECT')
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 -- every table the support role may read, and the functions it may run: none writes
 SELECT string_agg(p.proname, ', ' ORDER BY p.proname) AS support_functions
   FROM pg_proc p
@@ -330,7 +330,7 @@ RESET ROLE;
 SELECT c.oid::regclass AS without_rls
   FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relrowsecurity
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 SELECT count(*) AS forced FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relforcerowsecurity;
 -- every view runs with the caller's rights
@@ -338,7 +338,7 @@ SELECT c.oid::regclass AS view_without_security_invoker
   FROM pg_class c
  WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind = 'v'
    AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
- ORDER BY 1::text;
+ ORDER BY c.oid::regclass::text;
 -- the policies
 SELECT tablename, policyname, roles, cmd, qual
   FROM pg_policies WHERE schemaname = 'pgext' ORDER BY tablename, policyname;
