@@ -75,7 +75,9 @@ SELECT * FROM pgext.outbox_since(0, NULL);
 \set VERBOSITY default
 SELECT count(*) AS max_limit FROM pgext.outbox_since(0, 10000);
 
--- Roles: apps read through outbox_since; only operators read the table.
+-- Roles: apps read through outbox_since; the table shows an app only the rows
+-- of the account its transaction acts for (pgext.set_account; none unbound,
+-- sql/tenant.sql); operators read it all; nobody but pgext writes it.
 SET ROLE pgext_app;
 SELECT count(*) AS app_reads FROM pgext.outbox_since(0, 10000);
 \set VERBOSITY terse

@@ -1,13 +1,14 @@
--- Roles: CREATE EXTENSION creates pgext_app, pgext_admin, pgext_secret_reader and
--- pgext_secret_writer (NOLOGIN, marked with a comment) and adopts an existing one
--- only when that is safe: no attribute pgext does not give (LOGIN, SUPERUSER, ...,
--- a password), and members or memberships only on a role pgext created.
+-- Roles: CREATE EXTENSION creates pgext_app, pgext_admin, pgext_support,
+-- pgext_secret_reader and pgext_secret_writer (NOLOGIN, marked with a comment)
+-- and adopts an existing one only when that is safe: no attribute pgext does
+-- not give (LOGIN, SUPERUSER, ..., a password), and members or memberships only
+-- on a role pgext created.
 -- Roles are cluster-wide and pgext is installed in this database, so the cases
 -- run in a scratch database, with the real pgext_secret_reader renamed aside
 -- while a test role takes its name; everything is put back at the end.
 \set SHOW_CONTEXT never
 SELECT rolname, rolcanlogin, shobj_description(oid, 'pg_authid') AS comment
-  FROM pg_roles WHERE rolname IN ('pgext_app', 'pgext_admin', 'pgext_secret_reader', 'pgext_secret_writer')
+  FROM pg_roles WHERE rolname IN ('pgext_app', 'pgext_admin', 'pgext_support', 'pgext_secret_reader', 'pgext_secret_writer')
  ORDER BY 1;
 SELECT current_database() AS home \gset
 CREATE DATABASE pgext_roles_scratch;
@@ -93,10 +94,33 @@ DROP ROLE pgext_secret_reader;
 
 -- put everything back
 ALTER ROLE regress_saved_secret_reader RENAME TO pgext_secret_reader;
+
+-- pgext_support is new in 1.1: ALTER EXTENSION pgext UPDATE creates or adopts
+-- it with the same checks (sql/pgext--1.0--1.1.sql)
+ALTER ROLE pgext_support RENAME TO regress_saved_support;
+CREATE ROLE pgext_support LOGIN;
+CREATE EXTENSION pgext VERSION '1.0';
+ALTER EXTENSION pgext UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pgext';
+ALTER ROLE pgext_support NOLOGIN;
+ALTER EXTENSION pgext UPDATE;
+SELECT extversion FROM pg_extension WHERE extname = 'pgext';
+SELECT rolcanlogin, shobj_description(oid, 'pg_authid') AS comment
+  FROM pg_roles WHERE rolname = 'pgext_support';
+SELECT has_table_privilege('pgext_support', 'pgext.accounts', 'SELECT') AS reads_accounts,
+       has_table_privilege('pgext_support', 'pgext.secrets', 'SELECT') AS reads_ciphertext,
+       has_function_privilege('pgext_support', 'pgext.credit_grant(uuid, bigint, text, text, timestamptz)', 'EXECUTE') AS grants_credits;
+BEGIN;
+SET LOCAL pgext.confirm_drop = on;
+DROP EXTENSION pgext;
+COMMIT;
+DROP SCHEMA pgext;
+DROP ROLE pgext_support;
+ALTER ROLE regress_saved_support RENAME TO pgext_support;
 \c :home
 DROP DATABASE pgext_roles_scratch;
 DROP ROLE regress_roles_member;
 SELECT rolname, rolcanlogin, rolcreatedb, shobj_description(oid, 'pg_authid') AS comment
-  FROM pg_roles WHERE rolname IN ('pgext_app', 'pgext_admin', 'pgext_secret_reader', 'pgext_secret_writer')
+  FROM pg_roles WHERE rolname IN ('pgext_app', 'pgext_admin', 'pgext_support', 'pgext_secret_reader', 'pgext_secret_writer')
  ORDER BY 1;
 SELECT has_function_privilege('pgext_secret_reader', 'pgext.secret_get(text, uuid)', 'EXECUTE') AS can_decrypt;

@@ -257,7 +257,12 @@ SELECT pgext.secret_set('webhook:stripe', 'whsec_platform_signing_secret_0001') 
 SET ROLE regress_secret_writer;
 SELECT pgext.secret_set('anthropic:api_key', 'sk-ant-writer-stored-9f3a', :'a') IS NOT NULL AS stored;
 SELECT pgext.secret_masked('anthropic:api_key', :'a');
+-- the catalog lists the secrets of the account the transaction acts for
+BEGIN;
+SELECT pgext.set_account(:'a') IS NOT NULL AS bound;
 SELECT name, last4, key_version FROM pgext.secret_catalog WHERE name = 'anthropic:api_key';
+COMMIT;
+SELECT count(*) AS unbound_sees FROM pgext.secret_catalog;
 SELECT pgext.secret_get('anthropic:api_key', :'a');
 SELECT count(*) FROM pgext.secrets;
 SELECT pgext.secret_rewrap();
@@ -308,7 +313,10 @@ SELECT pgext.secret_delete('webhook:stripe');
 SET ROLE regress_secret_reader;
 SELECT pgext.secret_get('anthropic:api_key', :'a');
 SELECT pgext.secret_masked('anthropic:api_key', :'a');
+BEGIN;
+SELECT pgext.set_account(:'a') IS NOT NULL AS bound;
 SELECT name, last4, last_used IS NOT NULL AS used FROM pgext.secret_catalog WHERE name = 'anthropic:api_key';
+COMMIT;
 SELECT pgext.secret_set('anthropic:api_key', 'overwrite', :'a');
 SELECT pgext.secret_delete('anthropic:api_key', :'a');
 SELECT sealed FROM pgext.secrets LIMIT 1;

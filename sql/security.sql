@@ -1,7 +1,9 @@
 -- Security of the SQL surface (issue 7, section 2).
 -- (a) Catalog checks: every SECURITY DEFINER function pins a search_path that
---     ends in pg_temp, nothing in schema pgext is granted to PUBLIC, and the
---     functions granted to each pgext role are listed (a new grant shows here).
+--     ends in pg_temp, nothing in schema pgext (functions, tables, views,
+--     sequences) is granted to PUBLIC beyond an intended list, and the
+--     functions and relations granted to each pgext role are listed (a new
+--     grant shows here).
 -- (b) The pg_temp attack replayed: roles holding only pgext_app,
 --     pgext_secret_writer or pgext_secret_reader shadow type names (temp
 --     domains whose CHECK runs attacker code), operators and functions, in
@@ -32,21 +34,41 @@ SELECT p.oid::regprocedure AS trigger_function,
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace AND p.prorettype = 'trigger'::regtype
  ORDER BY p.oid::regprocedure::text;
--- anything in schema pgext granted to PUBLIC (grantee 0); a NULL proacl means
--- the default, which includes EXECUTE for PUBLIC (a NULL relacl grants PUBLIC nothing)
-SELECT 'function' AS kind, p.oid::regprocedure::text AS object
-  FROM pg_catalog.pg_proc p
- WHERE p.pronamespace = 'pgext'::regnamespace
-   AND (p.proacl IS NULL
-        OR EXISTS (SELECT FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0))
-   -- intended: a trigger function cannot be called directly
-   AND p.prorettype <> 'trigger'::regtype
-UNION ALL
-SELECT 'relation', c.oid::regclass::text
-  FROM pg_catalog.pg_class c
- WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p', 'f')
-   AND EXISTS (SELECT FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee = 0)
+-- What PUBLIC may do on every function, table, view and sequence of schema
+-- pgext (grantee 0; a NULL proacl means the default, which includes EXECUTE
+-- for PUBLIC; a NULL relacl grants PUBLIC nothing), against the intended
+-- list below: any difference is printed.  Intended today: nothing at all
+-- (a trigger function would be harmless, it cannot be called directly, but
+-- none is granted either).
+CREATE TEMP TABLE sec_public_intended (kind text, object text, privileges text);
+-- INSERT INTO sec_public_intended VALUES ('function', 'pgext.x()', 'EXECUTE');  -- the form of an entry
+WITH objects AS (
+  SELECT 'function' AS kind, p.oid::regprocedure::text AS object,
+         CASE WHEN p.proacl IS NULL THEN 'EXECUTE'
+              ELSE (SELECT pg_catalog.string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
+                      FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee = 0) END AS privileges
+    FROM pg_catalog.pg_proc p
+   WHERE p.pronamespace = 'pgext'::regnamespace
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' WHEN 'm' THEN 'view' ELSE 'table' END,
+         c.oid::regclass::text,
+         (SELECT pg_catalog.string_agg(a.privilege_type, ',' ORDER BY a.privilege_type)
+            FROM pg_catalog.aclexplode(c.relacl) a WHERE a.grantee = 0)
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p', 'f'))
+SELECT o.kind, o.object, o.privileges AS public_may, i.privileges AS intended
+  FROM objects o FULL JOIN sec_public_intended i USING (kind, object)
+ WHERE o.privileges IS DISTINCT FROM i.privileges
  ORDER BY 1, 2;
+-- how many objects that covered, per kind
+SELECT kind, pg_catalog.count(*) AS checked FROM (
+  SELECT 'function' AS kind FROM pg_catalog.pg_proc p WHERE p.pronamespace = 'pgext'::regnamespace
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'S' THEN 'sequence' WHEN 'v' THEN 'view' ELSE 'table' END
+    FROM pg_catalog.pg_class c
+   WHERE c.relnamespace = 'pgext'::regnamespace AND c.relkind IN ('r', 'v', 'S', 'm', 'p', 'f')) k
+ GROUP BY kind ORDER BY kind;
+DROP TABLE sec_public_intended;
 -- who may do what on the schema itself (no CREATE for anyone but the owner)
 SELECT a.grantee::regrole AS grantee, a.privilege_type
   FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
@@ -56,16 +78,16 @@ SELECT a.grantee::regrole AS grantee, a.privilege_type
 SELECT a.grantee::regrole AS role, p.oid::regprocedure AS function
   FROM pg_catalog.pg_proc p, pg_catalog.aclexplode(p.proacl) a
  WHERE p.pronamespace = 'pgext'::regnamespace AND a.privilege_type = 'EXECUTE'
-   AND a.grantee::regrole::text IN ('pgext_app', 'pgext_admin', 'pgext_secret_reader',
-                                    'pgext_secret_writer')
+   AND a.grantee::regrole::text IN ('pgext_app', 'pgext_admin', 'pgext_support',
+                                    'pgext_secret_reader', 'pgext_secret_writer')
  ORDER BY a.grantee::regrole::text, p.oid::regprocedure::text;
 -- and relations
 SELECT a.grantee::regrole AS role, c.oid::regclass AS relation,
        pg_catalog.string_agg(a.privilege_type, ',' ORDER BY a.privilege_type) AS privileges
   FROM pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
  WHERE c.relnamespace = 'pgext'::regnamespace
-   AND a.grantee::regrole::text IN ('pgext_app', 'pgext_admin', 'pgext_secret_reader',
-                                    'pgext_secret_writer')
+   AND a.grantee::regrole::text IN ('pgext_app', 'pgext_admin', 'pgext_support',
+                                    'pgext_secret_reader', 'pgext_secret_writer')
  GROUP BY 1, 2 ORDER BY a.grantee::regrole::text, c.oid::regclass::text;
 
 -- (b) the attack.  Setup as the DBA: the roles, the log the attacker's code
@@ -248,6 +270,12 @@ SELECT access, until, subscription_id FROM pgext.billing_access(:'acct_life');
 SELECT pgext.credit_balance(:'acct_life');
 SELECT o.kind, o.subscription_id, o.event_id
   FROM pgext.outbox_since(0, 1000) o WHERE o.account_id OPERATOR(pg_catalog.=) :'acct';
+-- the account binding, and a table read through its policy
+BEGIN;
+SELECT pgext.set_account(:'acct') OPERATOR(pg_catalog.=) :'acct' AS bound,
+       pgext.current_account() OPERATOR(pg_catalog.=) :'acct' AS current;
+SELECT pg_catalog.count(*) AS own_account_rows FROM pgext.accounts;
+COMMIT;
 -- servers: a request (and its replay), the status, the name, a delete
 SELECT pgext.server_request(:'acct', 'sec-agent', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#cloud-config\npackages: [nginx]\n","labels":{"app":"sec"}}') AS srv \gset
 SELECT pgext.server_request(:'acct', 'sec-agent', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#cloud-config\npackages: [nginx]\n","labels":{"app":"sec"}}') OPERATOR(pg_catalog.=) :srv AS idempotent;
@@ -263,17 +291,25 @@ SELECT pgext.secret_set('sec:short', 'abc', :'acct', pg_catalog.now() + '1 day')
 SELECT pgext.secret_masked('sec:api_key', :'acct');
 SELECT pgext.secret_import_pgp('sec:imported', pg_catalog.decode(:'pgp', 'hex'), 'sec-pass', :'acct') IS NOT NULL AS imported;
 SELECT pgext.secret_import_pgp('sec:imported', pg_catalog.decode(:'pgp', 'hex'), 'wrong-pass', :'acct') IS NOT NULL AS imported;
+-- the listings show the secrets of the account the transaction acts for
+BEGIN;
+SELECT pgext.set_account(:'acct') OPERATOR(pg_catalog.=) :'acct' AS bound,
+       pgext.current_account() OPERATOR(pg_catalog.=) :'acct' AS current;
 SELECT name, last4, expires_at IS NOT NULL AS expires, expired
   FROM pgext.secret_list() WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;
 SELECT name, last4 FROM pgext.secret_catalog WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;
+COMMIT;
 
 -- Every function pgext_secret_reader may call.
 SET ROLE sec_atk_reader;
 SELECT pgext.secret_get('sec:api_key', :'acct');
 SELECT pgext.secret_get('sec:imported', :'acct');
 SELECT pgext.secret_masked('sec:imported', :'acct');
+BEGIN;
+SELECT pgext.set_account(:'acct') OPERATOR(pg_catalog.=) :'acct' AS bound;
 SELECT name, last4, expired FROM pgext.secret_list() WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;
 SELECT name FROM pgext.secret_catalog WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;
+COMMIT;
 SET ROLE sec_atk_writer;
 SELECT pgext.secret_delete('sec:short', :'acct');
 SELECT pgext.secret_delete('sec:short', :'acct');

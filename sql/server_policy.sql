@@ -157,6 +157,7 @@ SELECT pgext.access_expire();
 SELECT * FROM pgext.account_server_desired(:'acct_grant');
 SELECT * FROM pgext.server_desired_state('grace', NULL, NULL, NULL, pg_temp.t(0), pg_temp.t(86400));
 SELECT access FROM pgext.billing_access(:'acct_grant2');
+-- the table shows an app only its bound account's grants (unbound: none)
 SELECT count(*) FROM pgext.access_grants;
 SET ROLE pol_admin;
 SELECT pgext.access_grant(:'acct_grant2', now() + '1 day', 'operator gives a day') > :g3 AS granted;

@@ -17,6 +17,7 @@
 #include "utils/uuid.h"
 
 #include "accounts.h"
+#include "accounts_scope.h"
 #include "common/errcodes.h"
 #include "common/spi.h"
 #include "common/subxact.h"
@@ -66,7 +67,11 @@ static PgextPlan plan_set_customer = {
 	2, {UUIDOID, TEXTOID}
 };
 
-/* Fetch a required account uuid argument (errors on NULL). */
+/*
+ * Fetch a required account uuid argument (errors on NULL), checked against
+ * the account the transaction acts for (AccountScopeCheck): every function
+ * that takes an account this way is account-scoped.
+ */
 Datum
 AccountArg(FunctionCallInfo fcinfo, int argno)
 {
@@ -75,6 +80,7 @@ AccountArg(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("account must not be NULL"),
 				 errhint("Pass the uuid returned by pgext.account_create().")));
+	AccountScopeCheck(PG_GETARG_DATUM(argno));
 	return PG_GETARG_DATUM(argno);
 }
 
@@ -210,6 +216,15 @@ account_create(PG_FUNCTION_ARGS)
 	a.inserted = false;
 
 	SPI_connect();
+	if (AccountScopeCurrent() != NULL)
+	{
+		/* bound: only the bound account itself may be "created" (found) */
+		if (!AccountByExternalId(values, external_id, mode, id) ||
+			memcmp(id, AccountScopeCurrent(), sizeof(pg_uuid_t)) != 0)
+			AccountScopePlatform("account_create of another account");
+		SPI_finish();
+		PG_RETURN_UUID_P(id);
+	}
 	if (snapshot)
 	{
 		if (!AccountByExternalId(values, external_id, mode, id))
@@ -259,10 +274,7 @@ account_set_credit_mode(PG_FUNCTION_ARGS)
 static bool
 CallerIsBillingAdmin(void)
 {
-	Oid			caller = GetOuterUserId();
-	Oid			admin = get_role_oid("pgext_admin", true);
-
-	return superuser_arg(caller) || (OidIsValid(admin) && has_privs_of_role(caller, admin));
+	return AccountScopeCallerIsAdmin();
 }
 
 /* Refuse changing the link of an account with Stripe state unless the caller is pgext_admin. */

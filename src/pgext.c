@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "accounts_scope.h"
 #include "billing/billing.h"
 #include "common/preload.h"
 #include "drop_guard.h"
@@ -32,6 +33,7 @@ _PG_init(void)
 {
 	PgextPreloadInit();			/* first: the others ask whether we were preloaded */
 	SettingsInit();				/* worker and API settings, no module yet */
+	AccountScopeInit();			/* pgext.require_account, the binding's end */
 	BillingInit();
 	WebhooksInit();
 	ServersInit();

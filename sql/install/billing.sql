@@ -143,6 +143,7 @@ $$;
 CREATE FUNCTION pgext.billing_access(account uuid, at timestamptz DEFAULT pg_catalog.now())
 RETURNS TABLE (access text, until timestamptz, subscription_id text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_check($1);
   SELECT a.access, a.until, a.sub FROM (
     SELECT 'lifetime'::pg_catalog.text AS access, NULL::pg_catalog.timestamptz AS until,
            NULL::pg_catalog.text AS sub, 0 AS rank
@@ -207,6 +208,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, 
 DECLARE
   gid pg_catalog.int8;
 BEGIN
+  PERFORM pgext.account_scope_check($1);
   IF $1 IS NULL OR NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
     RAISE EXCEPTION 'account % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
       USING ERRCODE = 'PX001', HINT = 'Create it first with pgext.account_create().';
@@ -249,6 +251,7 @@ BEGIN
       USING ERRCODE = 'P0002',
             HINT = 'List an account''s grants with: SELECT * FROM pgext.access_grants WHERE account_id = ''<uuid>''.';
   END IF;
+  PERFORM pgext.account_scope_check(g.account_id);
   -- nothing to end: revoked, ran out, or already announced as ended (by an
   -- access_expire that committed while this call waited for the row)
   IF g.revoked_at IS NOT NULL OR g.until <= pg_catalog.now() OR g.ended_announced_at IS NOT NULL THEN
@@ -399,6 +402,7 @@ DECLARE
   b record;
   l record;
 BEGIN
+  PERFORM pgext.account_scope_check($1);
   IF $1 IS NULL OR NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
     RAISE EXCEPTION 'account % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
       USING ERRCODE = 'PX001', HINT = 'Create it first with pgext.account_create().';

@@ -10,9 +10,10 @@
 -- Core: roles, schema usage, the preload check
 ------------------------------------------------------------------------------
 
--- Roles are cluster-wide and survive DROP EXTENSION; one block creates all four:
+-- Roles are cluster-wide and survive DROP EXTENSION; one block creates all five:
 --   pgext_app            applications: accounts and credit calls
 --   pgext_admin          operators: sweeps, audits, reading the tables
+--   pgext_support        read-only support: every table but secrets, read-only functions
 --   pgext_secret_reader  may decrypt secrets (see Secrets)
 --   pgext_secret_writer  may store and delete secrets, never read them
 -- A missing role is created NOLOGIN and marked as pgext's with a comment.  An
@@ -38,7 +39,7 @@ DECLARE
   members pg_catalog.text;
   memberships pg_catalog.text;
 BEGIN
-  FOREACH r IN ARRAY ARRAY['pgext_app', 'pgext_admin', 'pgext_secret_reader', 'pgext_secret_writer'] LOOP
+  FOREACH r IN ARRAY ARRAY['pgext_app', 'pgext_admin', 'pgext_support', 'pgext_secret_reader', 'pgext_secret_writer'] LOOP
     SELECT * INTO a FROM pg_catalog.pg_authid WHERE rolname = r;
     IF NOT FOUND THEN
       EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN', r);

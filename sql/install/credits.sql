@@ -136,6 +136,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
 CREATE FUNCTION pgext.credit_audit(account uuid DEFAULT NULL)
 RETURNS TABLE (account uuid, balance bigint, ledger_sum bigint)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_check($1);
   SELECT a.id, a.balance, COALESCE(l.total, 0)::bigint
     FROM pgext.accounts a
     LEFT JOIN (SELECT account_id, sum(delta) AS total
@@ -150,6 +151,7 @@ $$;
 CREATE FUNCTION pgext.credit_verify()
 RETURNS TABLE (account uuid, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_platform('credit_verify');
   SELECT a.id, 'lot_credits ' || a.lot_credits || ' <> sum of lot remaining ' || COALESCE(s.total, 0)
     FROM pgext.accounts a
     LEFT JOIN (SELECT account_id, sum(remaining) AS total FROM pgext.credit_lots GROUP BY 1) s

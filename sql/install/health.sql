@@ -368,6 +368,7 @@ BEGIN
   e := COALESCE($4, CASE WHEN $3 = 'deep' THEN interval '5 minutes' ELSE interval '30 seconds' END);
   PERFORM pgext.health_check_valid($2, $3, e, $5, '');
   s := pgext.server_lock($1);
+  PERFORM pgext.account_scope_check(s.account_id);
   IF s.state IN ('deleting', 'deleted') THEN
     RAISE EXCEPTION 'server % is %: it gets no health checks', $1, s.state USING ERRCODE = '55000';
   END IF;
@@ -394,6 +395,7 @@ BEGIN
     RAISE EXCEPTION 'health check % does not exist', $1 USING ERRCODE = 'P0002',
       HINT = 'List them with: SELECT * FROM pgext.health_checks.';
   END IF;
+  PERFORM pgext.account_scope_check(c.account_id);
   SELECT * INTO s FROM pgext.servers x WHERE x.id = c.server_id;
   IF s.state IN ('deleting', 'deleted') THEN
     RAISE EXCEPTION 'server % is %: its health checks cannot change', s.id, s.state USING ERRCODE = '55000';
@@ -440,6 +442,7 @@ BEGIN
   IF NOT FOUND THEN
     RETURN false;
   END IF;
+  PERFORM pgext.account_scope_check(x.account_id) FROM pgext.health_checks x WHERE x.id = $1;
   DELETE FROM pgext.health_checks x WHERE x.id = $1;
   IF NOT FOUND THEN
     RETURN false;

@@ -52,7 +52,11 @@ BEGIN
       USING ERRCODE = '22023',
             HINT = 'Call outbox_since repeatedly with the last id you processed to page through more rows.';
   END IF;
-  RETURN QUERY SELECT * FROM pgext.outbox o WHERE o.id > COALESCE($1, 0) ORDER BY o.id LIMIT $2;
+  -- bound by pgext.set_account: that account's rows only
+  RETURN QUERY SELECT * FROM pgext.outbox o
+    WHERE o.id > COALESCE($1, 0)
+      AND (pgext.current_account() IS NULL OR o.account_id = pgext.current_account())
+    ORDER BY o.id LIMIT $2;
 END
 $$;
 

@@ -105,7 +105,9 @@ RETURNS TABLE (role_name text, op text, outcome text, secret_id uuid, account_id
 AS 'MODULE_PATHNAME', 'secret_audit_pending'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
--- Every secret without its ciphertext.  last_used is the latest successful
+-- Every secret without its ciphertext: while the transaction acts for an
+-- account (pgext.set_account), that account's only; otherwise all of them
+-- for superusers, pgext_admin and pgext_support, none for anyone else.  last_used is the latest successful
 -- secret_get, flushed or still in shared memory.
 CREATE FUNCTION pgext.secret_list()
 RETURNS TABLE (id uuid, account_id uuid, name text, last4 text, key_version integer,
@@ -124,8 +126,9 @@ LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_t
                  FROM pgext.secret_audit_pending() q
                 WHERE q.op = 'get' AND q.outcome = 'ok'
                 GROUP BY q.secret_id) p ON p.secret_id = s.id
+   WHERE pgext.account_scope_visible(s.account_id)
 $$;
-CREATE VIEW pgext.secret_catalog AS SELECT * FROM pgext.secret_list();
+CREATE VIEW pgext.secret_catalog WITH (security_invoker = true) AS SELECT * FROM pgext.secret_list();
 
 -- Settings under which the server would log secret values (empty = none).
 CREATE FUNCTION pgext.secret_logging_risks()

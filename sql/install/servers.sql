@@ -359,6 +359,7 @@ BEGIN
   IF $1 IS NULL THEN
     RAISE EXCEPTION 'account must not be NULL' USING ERRCODE = '22004';
   END IF;
+  PERFORM pgext.account_scope_check($1);
   IF $2 IS NULL THEN
     RAISE EXCEPTION 'provision_key must not be NULL' USING ERRCODE = '22004';
   END IF;
@@ -495,6 +496,7 @@ LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, 
 DECLARE
   s pgext.servers := pgext.server_lock($1);
 BEGIN
+  PERFORM pgext.account_scope_check(s.account_id);
   IF $2 IS NULL OR pg_catalog.btrim($2) = '' THEN
     RAISE EXCEPTION 'deleting a server needs a reason' USING ERRCODE = '22023',
       HINT = 'Say why, e.g. ''customer closed the agent''; it is kept in pgext.server_history.';
@@ -988,6 +990,7 @@ SELECT s.id AS server, s.account_id, s.name, s.state, s.state_since, s.desired_s
 -- The status of one account's servers (apps).
 CREATE FUNCTION pgext.server_status_of(account uuid) RETURNS SETOF pgext.server_status
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_check($1);
   SELECT * FROM pgext.server_status st WHERE st.account_id = $1 ORDER BY st.server
 $$;
 

@@ -627,6 +627,7 @@ DECLARE
   cus pg_catalog.text;
   rid bigint;
 BEGIN
+  PERFORM pgext.account_scope_check($1);
   SELECT a.stripe_customer_id INTO cus FROM pgext.accounts a WHERE a.id = $1;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'account % does not exist', COALESCE($1::pg_catalog.text, 'NULL')
@@ -675,6 +676,8 @@ BEGIN
     RAISE EXCEPTION 'timeout must be between 0 and 5 minutes, not %', COALESCE($2::pg_catalog.text, 'NULL')
       USING ERRCODE = '22023', HINT = 'Pass e.g. ''10 seconds''; call again to wait longer.';
   END IF;
+  PERFORM pgext.account_scope_check(x.account_id)
+     FROM pgext.stripe_sync_runs x WHERE x.id = $1 AND x.kind = 'account';
   deadline := pg_catalog.clock_timestamp() + $2;
   LOOP
     SELECT x.status, x.error, x.xmin::pg_catalog.text::bigint
@@ -709,7 +712,7 @@ $$;
 -- For operators: the latest run of each kind (reconcile, events, account)
 -- with what it found and changed, the missed-event cursor and how far it is
 -- behind now, and how many subscriptions match no account.
-CREATE VIEW pgext.stripe_sync_status AS
+CREATE VIEW pgext.stripe_sync_status WITH (security_invoker = true) AS
   SELECT r.kind, r.id AS last_run, r.status, r.started_at, r.finished_at, r.error, r.last_error,
          r.pages, r.seen, r.applied, r.changed, r.changed_ids, r.superseded, r.unmatched, r.known,
          r.livemode_skipped, r.malformed, r.errors,
@@ -722,7 +725,7 @@ CREATE VIEW pgext.stripe_sync_status AS
     LEFT JOIN pgext.stripe_events_cursor c ON true;
 
 -- The on-demand requests (kind 'account' runs), for operators.
-CREATE VIEW pgext.stripe_sync_requests AS
+CREATE VIEW pgext.stripe_sync_requests WITH (security_invoker = true) AS
   SELECT x.id, x.account_id, x.customer_id, x.started_at AS requested_at, x.finished_at, x.status, x.error,
          x.pages, x.seen, x.applied, x.changed, x.changed_ids, x.superseded, x.unmatched, x.last_error
     FROM pgext.stripe_sync_runs x WHERE x.kind = 'account';

@@ -222,6 +222,7 @@ $$;
 CREATE FUNCTION pgext.webhook_claim(source text, "limit" integer DEFAULT 100)
 RETURNS TABLE (event_id text, type text, payload jsonb, received_at timestamptz)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_platform('webhook_claim');
   WITH c AS (
     SELECT e.source, e.event_id FROM pgext.webhook_events e
      WHERE e.source = $1 AND e.status = 'received'

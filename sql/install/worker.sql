@@ -50,7 +50,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
   END
 $$;
 
-CREATE VIEW pgext.worker_status AS
+CREATE VIEW pgext.worker_status WITH (security_invoker = true) AS
   SELECT t.*, pgext.worker_queue_depth(t.task) AS queue_depth FROM pgext.worker_tasks() t;
 
 REVOKE ALL ON FUNCTION pgext.worker_wake(), pgext.worker_run_now(text),
@@ -78,7 +78,7 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'worker_apis'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
-CREATE VIEW pgext.worker_api_status AS SELECT * FROM pgext.worker_apis();
+CREATE VIEW pgext.worker_api_status WITH (security_invoker = true) AS SELECT * FROM pgext.worker_apis();
 
 REVOKE ALL ON FUNCTION pgext.worker_apis() FROM PUBLIC;
 REVOKE ALL ON pgext.worker_api_status FROM PUBLIC;

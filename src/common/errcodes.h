@@ -13,7 +13,7 @@
  *
  * Where each is used, and what keeps a standard code:
  *   PX001  every "account <uuid> does not exist" (AccountNotFound: the
- *          account, credit, secret and Stripe-link functions).  A Stripe
+ *          account, credit, secret and Stripe-link functions, set_account).  A Stripe
  *          event whose customer is linked to no account yet keeps P0002
  *          (no_data_found): it names no account uuid, and the event is
  *          retried until one is linked.  So does "reservation <id> does not

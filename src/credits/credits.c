@@ -40,6 +40,7 @@
 #include "utils/uuid.h"
 
 #include "accounts.h"
+#include "accounts_scope.h"
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/result.h"
@@ -497,6 +498,7 @@ credit_sweep(PG_FUNCTION_ARGS)
 	Datum	   *ids;
 	Datum		out[2];
 
+	AccountScopePlatform("credit_sweep");
 	if (batch <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -13,6 +13,7 @@
 #include "utils/timestamp.h"
 
 #include "accounts.h"
+#include "accounts_scope.h"
 #include "common/spi.h"
 #include "credits/credits.h"
 
@@ -175,6 +176,8 @@ SettleReservation(int64 res_id, SettleMode mode, int64 commit_amount, bool commi
 				 errmsg("reservation " INT64_FORMAT " does not exist", res_id),
 				 errhint("Pass the id returned by pgext.credit_reserve().")));
 	account = PgextGetDatum(0, 1, &isnull);
+	if (mode != SETTLE_EXPIRE)
+		AccountScopeCheck(account);
 	LedgerLockAccount(account, &st);
 	PgextExec(&plan_res_lock, &rid, NULL, 1);
 	amount = PgextGetInt64(0, 1, 0);

@@ -42,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
+#include "accounts_scope.h"
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/guard.h"
@@ -163,12 +164,20 @@ NameArg(FunctionCallInfo fcinfo, int argno)
 	return name;
 }
 
-/* The optional account argument, or NULL for a platform secret. */
+/*
+ * The optional account argument, or NULL for a platform secret; checked
+ * against the account the transaction acts for (a platform secret is refused
+ * while bound).
+ */
 static pg_uuid_t *
 OptionalAccountArg(FunctionCallInfo fcinfo, int argno)
 {
 	if (PG_NARGS() <= argno || PG_ARGISNULL(argno))
+	{
+		AccountScopePlatform("a platform secret (account NULL)");
 		return NULL;
+	}
+	AccountScopeCheck(PG_GETARG_DATUM(argno));
 	return PG_GETARG_UUID_P(argno);
 }
 

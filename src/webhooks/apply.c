@@ -33,6 +33,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "accounts_scope.h"
 #include "billing/billing.h"
 #include "common/result.h"
 #include "common/spi.h"
@@ -247,6 +248,7 @@ webhook_apply(PG_FUNCTION_ARGS)
 	int			n;
 	int			i;
 
+	AccountScopePlatform("webhook_apply");
 	if (limit < 1 || limit > 10000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

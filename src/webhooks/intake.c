@@ -32,6 +32,7 @@
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
 
+#include "accounts_scope.h"
 #include "common/json.h"
 #include "common/result.h"
 #include "common/spi.h"
@@ -544,6 +545,7 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 
+	AccountScopePlatform("webhook_ingest");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED), errhidestmt(true),
