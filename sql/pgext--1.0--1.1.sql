@@ -96,7 +96,7 @@ LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
 -- The account this transaction acts for (NULL: not bound).  The policies read it.
 CREATE FUNCTION pgext.current_account() RETURNS uuid
 AS 'MODULE_PATHNAME', 'current_account'
-LANGUAGE C STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pgext, pg_temp;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Internal, for pgext's SQL and PL/pgSQL functions (they call them as the
 -- owner): refuse an account-scoped call for another account than the bound

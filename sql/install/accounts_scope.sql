@@ -13,10 +13,13 @@ CREATE FUNCTION pgext.set_account(account uuid) RETURNS uuid
 AS 'MODULE_PATHNAME', 'set_account'
 LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
 
--- The account this transaction acts for (NULL: not bound).  The policies read it.
+-- The account this transaction acts for (NULL: not bound).  The policies read
+-- it for every row, so it pins no search_path: plain C, not SECURITY
+-- DEFINER, it runs no SQL and resolves no name (a SET clause would cost a GUC
+-- save/restore per row).
 CREATE FUNCTION pgext.current_account() RETURNS uuid
 AS 'MODULE_PATHNAME', 'current_account'
-LANGUAGE C STABLE PARALLEL RESTRICTED SET search_path = pg_catalog, pgext, pg_temp;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 
 -- Internal, for pgext's SQL and PL/pgSQL functions (they call them as the
 -- owner): refuse an account-scoped call for another account than the bound
