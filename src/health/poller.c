@@ -53,6 +53,7 @@
 #define POLL_MAX_RESPONSE	(64 * 1024)	/* a larger answer fails: "too_large" */
 #define POLL_VERSION_MS		1000	/* longest between two looks at the version */
 #define POLL_RATE_SLOTS		11		/* one sample a second: checks_per_second over ~10 s */
+#define POLL_FLUSH_ATTEMPTS	3		/* a batch that loses a deadlock is written again */
 #define POLL_LOG_REPEAT_MS	60000	/* the same failure is logged again after this */
 
 /* One check of the schedule. */
@@ -472,7 +473,21 @@ PollFlushResults(void)
 	TimestampTz end;
 	bool		ok;
 
-	ok = WorkerTransaction("pgext health: recording results", PollFlushStep, &a, error, sizeof(error));
+	/*
+	 * A batch can lose a deadlock against a concurrent change of the same
+	 * checks or servers (an operator's health_check_remove, a server state
+	 * change by the main worker): the results are still true, so write them
+	 * again, a few times, before dropping them.
+	 */
+	for (int attempt = 1;; attempt++)
+	{
+		ok = WorkerTransaction("pgext health: recording results", PollFlushStep, &a, error, sizeof(error));
+		if (ok || attempt >= POLL_FLUSH_ATTEMPTS || !WorkerTransactionTransient())
+			break;
+		ereport(LOG,
+				(errmsg("pgext health: writing %d check results lost a race (%s); writing them again",
+						nresults, error)));
+	}
 	end = GetCurrentTimestamp();
 	if (ok)
 		stats.recorded += nresults;

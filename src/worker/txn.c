@@ -17,6 +17,9 @@
 
 #include "worker/txn.h"
 
+/* The SQLSTATE of the last WorkerTransaction that failed (0 after a success). */
+static int	last_sqlerrcode = 0;
+
 /* Run step(arg) as one transaction; false with the message on an error. */
 bool
 WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *error, size_t errlen)
@@ -26,6 +29,7 @@ WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *err
 
 	if (error && errlen > 0)
 		error[0] = '\0';
+	last_sqlerrcode = 0;
 	PG_TRY();
 	{
 		SetCurrentStatementStartTimestamp();
@@ -50,6 +54,7 @@ WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *err
 		AbortCurrentTransaction();
 		if (error && errlen > 0)
 			strlcpy(error, edata->message ? edata->message : "unknown error", errlen);
+		last_sqlerrcode = edata->sqlerrcode;
 		FreeErrorData(edata);
 		ok = false;
 	}
@@ -66,4 +71,16 @@ WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg, char *err
 	pgstat_report_stat(false);
 	MemoryContextSwitchTo(cxt);
 	return ok;
+}
+
+/*
+ * Whether the last WorkerTransaction failed only because it lost a race
+ * (deadlock or serialization failure, SQLSTATE class 40): the same step may
+ * simply be run again.
+ */
+bool
+WorkerTransactionTransient(void)
+{
+	return last_sqlerrcode != 0 &&
+		ERRCODE_TO_CATEGORY(last_sqlerrcode) == ERRCODE_TRANSACTION_ROLLBACK;
 }

@@ -21,4 +21,11 @@ typedef void (*WorkerTxnStep) (void *arg);
 extern bool WorkerTransaction(const char *activity, WorkerTxnStep step, void *arg,
 							  char *error, size_t errlen);
 
+/*
+ * After a WorkerTransaction returned false: whether it failed only because it
+ * lost a race with another transaction (deadlock detected, serialization
+ * failure), so running the same step again is the right answer.
+ */
+extern bool WorkerTransactionTransient(void);
+
 #endif							/* PGEXT_WORKER_TXN_H */
