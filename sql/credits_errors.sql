@@ -32,6 +32,7 @@ SELECT call, pg_temp.try(stmt) AS result FROM (VALUES
   ('SELECT pgext.credit_grant(A, 1, ''k'', NULL)', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', NULL)'),
   ('SELECT pgext.credit_grant(A, 1, ''k'', ''Bonus!'')', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', ''Bonus!'')'),
   ('SELECT pgext.credit_grant(A, 1, ''k'', ''allocation'')', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', ''allocation'')'),
+  ('SELECT pgext.credit_grant(A, 1, ''k'', repeat(''x'', 100000))', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', repeat(''x'', 100000))'),
   ('SELECT pgext.credit_grant(A, 1, ''k'', ''bonus'', ''2000-01-01 00:00:00+00'')', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', ''bonus'', ''2000-01-01 00:00:00+00'')'),
   ('SELECT pgext.credit_grant(A, 1, ''k'', ''bonus'', ''infinity'')', 'SELECT pgext.credit_grant(' || :'A' || ', 1, ''k'', ''bonus'', ''infinity'')'),
   ('SELECT pgext.credit_grant(NOBODY, 1, ''k'')', 'SELECT pgext.credit_grant(' || :'NOBODY' || ', 1, ''k'')'),

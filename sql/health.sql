@@ -307,7 +307,11 @@ SELECT count(*) AS checks_left, (SELECT count(*) FROM pgext.health_events WHERE 
 
 -- 11. Operator pause and resume
 SELECT pg_temp.try($$SELECT pgext.health_recovery_pause(NULL)$$) AS null_reason,
-       pg_temp.try($$SELECT pgext.health_recovery_pause(' ')$$) AS blank_reason;
+       pg_temp.try($$SELECT pgext.health_recovery_pause(' ')$$) AS blank_reason,
+       -- bad inputs (issue 13): at most 1000 characters; a message shows at
+       -- most 64 characters of a rejected value
+       pg_temp.try($$SELECT pgext.health_recovery_pause(repeat('r', 1001))$$) AS long_reason,
+       pg_temp.try($$SELECT pgext.health_check_add(1, 'http://203.0.113.1/health', repeat('k', 100000))$$) AS huge_kind;
 SELECT pg_temp.srv('hl-p', 'hel1') AS ps \gset
 SELECT pgext.health_check_add(:ps, 'http://203.0.113.70/health') AS ps1 \gset
 SELECT :'t'::timestamptz + interval '4 h' AS p \gset
