@@ -371,6 +371,14 @@ SELECT fn, sqlstate, message FROM outcome WHERE argn = 0 AND sqlstate <> 'ok' OR
 -- internal errors: XX000 and classes XX, 58 (system errors), 53 (resources)
 SELECT fn, arg, label, sqlstate, left(message, 200) AS message FROM outcome
  WHERE left(sqlstate, 2) IN ('XX', '58', '53') ORDER BY 1, 2, 3;
+-- errors that point at the function rather than at the input: a table
+-- constraint caught what the function should check itself (class 23), a
+-- statement inside it failed (class 42, but 42704 "unknown webhook source"
+-- is the answer of webhook_ingest), an unsupported feature (0A), a RAISE
+-- without its own SQLSTATE (P0001)
+SELECT fn, arg, label, sqlstate, left(message, 200) AS message FROM outcome
+ WHERE (left(sqlstate, 2) IN ('23', '42', '0A') AND sqlstate <> '42704') OR sqlstate = 'P0001'
+ ORDER BY 1, 2, 3;
 -- an error with an empty message or one that shows internals, or too long
 -- (an echoed 100 kB value)
 SELECT fn, arg, label, sqlstate, left(message, 200) AS message, length(message) AS len FROM outcome

@@ -59,6 +59,8 @@ SELECT call, pg_temp.try(stmt) AS result FROM (VALUES
   ('SELECT pgext.credit_reserve(A, 1, ''k'', ''0 seconds'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''k'', ''0 seconds'')'),
   ('SELECT pgext.credit_reserve(A, 1, ''k'', ''-1 minute'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''k'', ''-1 minute'')'),
   ('SELECT pgext.credit_reserve(A, 1, ''k'', ''8 days'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''k'', ''8 days'')'),
+  ('SELECT pgext.credit_reserve(A, 1, ''k'', ''178000000 years'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''k'', ''178000000 years'')'),
+  ('SELECT pgext.credit_reserve(A, 1, ''k'', ''-178000000 years'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''k'', ''-178000000 years'')'),
   ('SELECT pgext.credit_reserve(NOBODY, 1, ''k'')', 'SELECT pgext.credit_reserve(' || :'NOBODY' || ', 1, ''k'')'),
   ('SELECT pgext.credit_reserve(A, 5, ''seed-res'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 5, ''seed-res'')'),
   ('SELECT pgext.credit_reserve(A, 1, ''seed'')', 'SELECT pgext.credit_reserve(' || :'A' || ', 1, ''seed'')'),

@@ -932,6 +932,11 @@ BEGIN
   IF pg_catalog.array_position($1, NULL) IS NOT NULL OR pg_catalog.array_position($2, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'ids and ok must not contain NULL' USING ERRCODE = '22004';
   END IF;
+  IF EXISTS (SELECT FROM pg_catalog.unnest($3) AS x(s) WHERE x.s <> 0 AND (x.s < 100 OR x.s > 599))
+     OR EXISTS (SELECT FROM pg_catalog.unnest($4) AS x(l) WHERE x.l < 0) THEN
+    RAISE EXCEPTION 'statuses must be 0 (no response) or an HTTP status 100 to 599, latency_ms not negative'
+      USING ERRCODE = '22023';
+  END IF;
 
   WITH r AS (
     SELECT DISTINCT ON (u.id) u.id, u.ok, NULLIF(u.status, 0) AS status, u.latency, u.err
