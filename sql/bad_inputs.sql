@@ -12,9 +12,10 @@
 -- A granted function without a base case is listed first (the test fails):
 -- add its valid call to the base table below.
 --
--- The whole test runs in one transaction on a fresh extension and is rolled
--- back at the end: the database is as the tests before left it.  What cannot
--- be rolled back (shared memory, sequences) is named where it is checked.
+-- The whole test runs in one transaction on a fresh extension (its tables
+-- and sequences are objects of that transaction) and is rolled back at the
+-- end: the database is as the tests before left it.  What cannot be rolled
+-- back (shared memory) is named where it is checked.
 \set VERBOSITY terse
 SET client_min_messages = warning;
 SET statement_timeout = '120s';
@@ -394,10 +395,11 @@ SELECT b.tab AS changed_table FROM before b JOIN pg_temp.digests() a USING (tab)
 -- the secret audit counts every access attempt when it happens, whether its
 -- transaction commits or not (an aborted read was still a read), so the
 -- pending audit gained entries for the secret operations the cases tried.
--- Other shared state the cases touched: rate_limit buckets (keys
--- 'badin:key' and the bad keys; they expire by themselves), the worker's
--- wake latch and run-now flags (worker_wake, worker_run_now: the worker runs
--- a task early), the health poller's config version (the poller reloads).
+-- Other shared state the cases touched: rate_limit buckets (key 'badin:key'
+-- and the bad keys take buckets of the fixed pool, least recently used ones
+-- are reused; rate_limit_reset empties one at once), the worker's wake latch
+-- and run-now flags (worker_wake, worker_run_now: the worker runs a task
+-- early), the health poller's config version (the poller reloads).
 SELECT p.op, p.outcome, count(*) AS entries
   FROM pgext.secret_audit_pending() p
   LEFT JOIN audit_before b USING (role_name, op, outcome, secret_id, account_id, name)
