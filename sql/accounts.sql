@@ -22,6 +22,12 @@ SELECT pgext.account_create('');
 SELECT pgext.account_create(repeat('x', 256));
 SELECT pgext.account_create('acct-b', 'free');
 SELECT pgext.account_create('acct-b', NULL);
+-- bad inputs (issue 13): no blank external_id, no control characters; a
+-- message shows at most 64 bytes of a rejected value
+SELECT pgext.account_create('   ');
+SELECT pgext.account_create(E'acct-b\n');
+SELECT pgext.account_create('acct-b', repeat('m', 100000));
+SELECT pgext.account_set_stripe_customer(id, repeat('c', 100000)) FROM pgext.accounts WHERE external_id = 'acct-a';
 SELECT pgext.account_set_credit_mode('00000000-0000-0000-0000-000000000000', 'metered');
 SELECT pgext.account_set_credit_mode(NULL, 'metered');
 SELECT count(*) FROM pgext.accounts WHERE external_id = 'acct-b';

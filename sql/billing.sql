@@ -13,6 +13,10 @@ SELECT pgext.secret_set('webhook:stripe', 'whsec_events_test') IS NOT NULL AS st
 SELECT pgext.stripe_price_set('price_pro', 'subscription', 1000, 500);
 SELECT pgext.stripe_price_set('price_life', 'lifetime', 5000);
 SELECT pgext.stripe_price_set('price_pack', 'credit_pack', 250);
+-- bad inputs (issue 13): a message shows at most 64 characters of a rejected value
+SELECT pgext.stripe_price_set(repeat('p', 100000), 'subscription');
+SELECT pgext.stripe_price_set('price_x', repeat('k', 100000));
+SELECT * FROM pgext.server_desired_state(repeat('a', 100000), NULL, NULL, NULL, now());
 SELECT pgext.stripe_price_set('price_free', 'subscription', 0);
 SELECT count(*) AS accounts FROM (SELECT pgext.account_create(x) FROM (VALUES ('acme'), ('lifer'), ('ghost'), ('packer')) v(x)) s;
 

@@ -136,6 +136,15 @@ SELECT pg_temp.try($$SELECT pgext.health_record(NULL, '{}', '{}', '{}', '{}')$$)
        pg_temp.try($$SELECT pgext.health_record('{1}', '{t}', '{200}', '{1}', '{NULL}', NULL)$$) AS null_at,
        pgext.health_record('{}', '{}', '{}', '{}', '{}') AS empty,
        pgext.health_record('{-5}', '{f}', '{0}', '{1}', '{timeout}') AS unknown_id_ignored;
+-- bad inputs (issue 13): no status outside 0 and 100..599, no negative latency
+SELECT pg_temp.try($$SELECT pgext.health_record('{-5}', '{f}', '{-1}', '{1}', '{NULL}')$$) AS bad_status,
+       pg_temp.try($$SELECT pgext.health_record('{-5}', '{f}', '{600}', '{1}', '{NULL}')$$) AS status_600,
+       pg_temp.try($$SELECT pgext.health_record('{-5}', '{f}', '{0}', '{-1}', '{NULL}')$$) AS bad_latency;
+-- ... and an error text is kept to 1000 characters (tried, then rolled back)
+BEGIN;
+SELECT pgext.health_record(ARRAY[:a1]::bigint[], '{f}', '{0}', '{5}', ARRAY[repeat('e', 100000)], :'t') >= 0 AS recorded;
+SELECT length(last_error) AS error_kept FROM pgext.health_checks WHERE id = :a1;
+ROLLBACK;
 SELECT pg_temp.rec(ARRAY[:a1, :a2, :b1], true, :'t') AS changed;
 SELECT pg_temp.chk(:a1) AS a1, pg_temp.chk(:a2) AS a2, last_ok_at = :'t' AS ok_at, last_status, last_latency_ms
   FROM pgext.health_checks WHERE id = :a1;
@@ -307,7 +316,11 @@ SELECT count(*) AS checks_left, (SELECT count(*) FROM pgext.health_events WHERE 
 
 -- 11. Operator pause and resume
 SELECT pg_temp.try($$SELECT pgext.health_recovery_pause(NULL)$$) AS null_reason,
-       pg_temp.try($$SELECT pgext.health_recovery_pause(' ')$$) AS blank_reason;
+       pg_temp.try($$SELECT pgext.health_recovery_pause(' ')$$) AS blank_reason,
+       -- bad inputs (issue 13): at most 1000 characters; a message shows at
+       -- most 64 characters of a rejected value
+       pg_temp.try($$SELECT pgext.health_recovery_pause(repeat('r', 1001))$$) AS long_reason,
+       pg_temp.try($$SELECT pgext.health_check_add(1, 'http://203.0.113.1/health', repeat('k', 100000))$$) AS huge_kind;
 SELECT pg_temp.srv('hl-p', 'hel1') AS ps \gset
 SELECT pgext.health_check_add(:ps, 'http://203.0.113.70/health') AS ps1 \gset
 SELECT :'t'::timestamptz + interval '4 h' AS p \gset

@@ -275,6 +275,10 @@ SELECT hetzner_id, kept_reason, kept_by = session_user AS by_caller FROM pgext.s
 SELECT pg_temp.try($$SELECT pgext.server_orphan_keep(4242, 'x')$$) AS unknown,
        pg_temp.try($$SELECT pgext.server_orphan_keep(7001, ' ')$$) AS no_reason,
        pg_temp.try($$SELECT pgext.server_orphan_keep(NULL, 'x')$$) AS null_id;
+-- bad inputs (issue 13): a reason of at most 1000 characters; a message
+-- shows at most 64 characters of a rejected value
+SELECT pg_temp.try($$SELECT pgext.server_orphan_keep(7001, repeat('r', 1001))$$) AS long_reason,
+       pg_temp.try($$SELECT pgext.hetzner_claim(1, 10, ARRAY[repeat('c', 100000)])$$) AS huge_class;
 
 -- 8. A week later the orphans are seen again: deleted, at most 5 per run and 10% of the
 -- fleet (the rest waits, an alert says so); never kept ones, never young ones

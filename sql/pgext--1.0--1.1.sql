@@ -772,3 +772,1021 @@ GRANT EXECUTE ON FUNCTION
   pgext.worker_queue_depth(text),
   pgext.worker_tasks()
   TO pgext_support;
+
+-- bad inputs (issue 13)
+-- Error messages show at most 64 characters of a rejected value; reasons are
+-- 1 to 1000 characters, server_claim's worker 1 to 200; webhook_source_set
+-- checks secret_name, prefix, id_key and type_key; health_record keeps at
+-- most 1000 characters of an error (test sql/bad_inputs.sql).
+
+CREATE OR REPLACE FUNCTION pgext.stripe_price_set(price_id text, kind text, credits bigint DEFAULT 0,
+                                       rollover_cap bigint DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+BEGIN
+  IF $1 IS NULL OR $1 !~ '^(price|plan)_[A-Za-z0-9_]+$' THEN
+    RAISE EXCEPTION 'invalid Stripe price id %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
+      USING ERRCODE = '22023', HINT = 'Stripe price ids look like ''price_...''.';
+  END IF;
+  IF $2 IS NULL OR $2 NOT IN ('subscription', 'lifetime', 'credit_pack') THEN
+    RAISE EXCEPTION 'invalid price kind %', pg_catalog.quote_nullable(pg_catalog.left($2, 64))
+      USING ERRCODE = '22023', HINT = 'Use ''subscription'', ''lifetime'' or ''credit_pack''.';
+  END IF;
+  IF $3 IS NULL OR $3 < 0 OR ($2 = 'credit_pack' AND $3 = 0) THEN
+    RAISE EXCEPTION 'invalid credits % for a % price', pg_catalog.quote_nullable($3), $2
+      USING ERRCODE = '22023', HINT = 'credits must be >= 0, and > 0 for a credit pack.';
+  END IF;
+  IF $4 < 0 THEN
+    RAISE EXCEPTION 'rollover_cap must be zero or positive' USING ERRCODE = '22023';
+  END IF;
+  INSERT INTO pgext.stripe_prices AS p (price_id, kind, credits, rollover_cap)
+  VALUES ($1, $2, $3, $4)
+  ON CONFLICT ON CONSTRAINT stripe_prices_pkey DO UPDATE
+    SET kind = EXCLUDED.kind, credits = EXCLUDED.credits, rollover_cap = EXCLUDED.rollover_cap;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_desired_state(access text, lapse text, lapsed_at timestamptz,
+                                           paused_since timestamptz, at timestamptz,
+                                           access_until timestamptz DEFAULT NULL)
+RETURNS TABLE (desired_state text, reason text)
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  -- the windows as seconds (a '1d' interval would be a calendar day, 23 or
+  -- 25 hours across a DST change in the session's time zone)
+  delete_after pg_catalog.interval := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch',
+    COALESCE(pg_catalog.current_setting('pgext.server_delete_after', true), '1d')::pg_catalog.interval));
+  retention pg_catalog.interval := pg_catalog.make_interval(secs => pg_catalog.date_part('epoch',
+    COALESCE(pg_catalog.current_setting('pgext.server_paused_retention', true), '14d')::pg_catalog.interval));
+  d_until pg_catalog.text := pg_catalog.to_char($6 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+  d_lapsed pg_catalog.text := pg_catalog.to_char($3 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+  d_paused pg_catalog.text := pg_catalog.to_char($4 AT TIME ZONE 'UTC', 'YYYY-MM-DD');
+  over_retention boolean := $4 + retention <= $5;
+  -- the retention in words, whatever the session's IntervalStyle
+  r_secs pg_catalog.int8 := pg_catalog.date_part('epoch', retention)::pg_catalog.int8;
+  r_text pg_catalog.text := CASE WHEN r_secs % 86400 = 0 THEN (r_secs / 86400) || ' days'
+                                 WHEN r_secs % 3600 = 0 THEN (r_secs / 3600) || ' hours'
+                                 ELSE (r_secs / 60) || ' minutes' END;
+BEGIN
+  IF $5 IS NULL THEN
+    RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004', HINT = 'Pass the time to decide for, e.g. now().';
+  END IF;
+  IF $1 IS NULL OR $1 NOT IN ('lifetime', 'active', 'trialing', 'canceling', 'granted', 'grace', 'none') THEN
+    RAISE EXCEPTION 'unknown access kind %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
+      USING ERRCODE = '22023',
+            HINT = 'Pass billing_access''s access: lifetime, active, trialing, canceling, granted, grace or none.';
+  END IF;
+  IF $2 IS NOT NULL AND $2 NOT IN ('unpaid', 'ended') THEN
+    RAISE EXCEPTION 'unknown lapse %', pg_catalog.quote_nullable(pg_catalog.left($2, 64))
+      USING ERRCODE = '22023', HINT = 'Pass ''unpaid'', ''ended'' or NULL (no billing on record).';
+  END IF;
+
+  desired_state := 'active';
+  CASE $1
+    WHEN 'lifetime' THEN reason := 'active: lifetime access';
+    WHEN 'active' THEN reason := 'active: subscription active';
+    WHEN 'trialing' THEN reason := 'active: trial' || COALESCE(' until ' || d_until, '');
+    WHEN 'canceling' THEN reason := 'active: subscription canceled, access' || COALESCE(' until ' || d_until, '');
+    WHEN 'granted' THEN reason := 'active: access granted by an operator' || COALESCE(' until ' || d_until, '');
+    WHEN 'grace' THEN reason := 'grace: payment failed, access' || COALESCE(' until ' || d_until, '');
+    ELSE desired_state := NULL;
+  END CASE;
+  IF desired_state IS NOT NULL THEN
+    RETURN NEXT;
+    RETURN;
+  END IF;
+
+  -- no access
+  IF over_retention THEN
+    desired_state := 'deleting';
+    reason := 'deleting: paused since ' || d_paused || ', longer than ' || r_text;
+  ELSIF $2 = 'unpaid' THEN
+    desired_state := 'paused';
+    reason := 'paused: payment failed' || COALESCE(', grace ended on ' || d_lapsed, '');
+  ELSIF $2 = 'ended' AND $3 IS NOT NULL AND $3 + delete_after <= $5 THEN
+    desired_state := 'deleting';
+    reason := 'deleting: access ended on ' || d_lapsed;
+  ELSIF $2 = 'ended' AND $3 IS NOT NULL THEN
+    desired_state := 'paused';
+    reason := 'paused: access ended on ' || d_lapsed || ', deleting from '
+              || pg_catalog.to_char(($3 + delete_after) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI') || ' UTC';
+  ELSE
+    desired_state := 'paused';
+    reason := 'paused: no billing access on record';
+  END IF;
+  RETURN NEXT;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.webhook_replay(source text, event_id text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  st pg_catalog.text;
+BEGIN
+  SELECT e.status INTO st FROM pgext.webhook_events e
+   WHERE e.source = $1 AND e.event_id = $2 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'webhook event %/% does not exist', pg_catalog.left($1, 64), pg_catalog.left($2, 64)
+      USING ERRCODE = 'P0002', HINT = 'List dead letters with: SELECT * FROM pgext.webhook_events WHERE status = ''dead''.';
+  END IF;
+  IF st NOT IN ('dead', 'pending') THEN
+    RETURN false;
+  END IF;
+  IF $1 <> 'stripe' THEN
+    RAISE EXCEPTION 'only Stripe events are applied and replayed' USING ERRCODE = '22023';
+  END IF;
+  UPDATE pgext.webhook_events e
+     SET status = 'pending', attempts = 0, next_attempt_at = '-infinity', last_error = NULL
+   WHERE e.source = $1 AND e.event_id = $2;
+  RETURN true;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.webhook_source_set(name text, secret_name text, layout text DEFAULT 'plain',
+                                         encoding text DEFAULT 'hex', prefix text DEFAULT '',
+                                         scheme text DEFAULT 'v1', tolerance interval DEFAULT NULL,
+                                         algorithm text DEFAULT 'sha256',
+                                         id_key text DEFAULT 'id', type_key text DEFAULT 'type')
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+BEGIN
+  IF $1 IS NULL OR $1 !~ '^[a-z][a-z0-9_]{0,62}$' OR $1 = 'stripe' THEN
+    RAISE EXCEPTION 'invalid webhook source name %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
+      USING ERRCODE = '22023', HINT = 'Use 1 to 63 characters of a-z, 0-9 and _, starting with a letter; ''stripe'' is built in.';
+  END IF;
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.octet_length($2) > 255 OR $2 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'secret_name must be a secret name (1 to 255 bytes, no control characters)'
+      USING ERRCODE = '22023', HINT = 'Name the secret-store entry holding the signing secret, e.g. ''webhook:n8n''.';
+  END IF;
+  IF pg_catalog.length($5) > 64 OR $5 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'prefix must be at most 64 characters, without control characters'
+      USING ERRCODE = '22023', HINT = 'The text before the signature, e.g. ''sha256=''; '''' for none.';
+  END IF;
+  IF pg_catalog.btrim($9) = '' OR pg_catalog.length($9) > 255 OR $9 ~ '[[:cntrl:]]'
+     OR pg_catalog.btrim($10) = '' OR pg_catalog.length($10) > 255 OR $10 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'id_key and type_key must be JSON keys of 1 to 255 characters, without control characters'
+      USING ERRCODE = '22023', HINT = 'Name the payload''s top-level keys, e.g. ''id'' and ''type'' (NULL: these defaults).';
+  END IF;
+  IF $3 IS NULL OR $3 NOT IN ('plain', 'timestamped') THEN
+    RAISE EXCEPTION 'invalid layout %', pg_catalog.quote_nullable(pg_catalog.left($3, 64))
+      USING ERRCODE = '22023', HINT = 'Use ''plain'' (<prefix><sig>) or ''timestamped'' (t=<unix>,<scheme>=<sig>).';
+  END IF;
+  IF $4 IS NULL OR $4 NOT IN ('hex', 'base64') THEN
+    RAISE EXCEPTION 'invalid encoding %', pg_catalog.quote_nullable(pg_catalog.left($4, 64))
+      USING ERRCODE = '22023', HINT = 'Use ''hex'' or ''base64''.';
+  END IF;
+  IF $8 IS NULL OR $8 NOT IN ('sha256', 'sha512', 'sha1') THEN
+    RAISE EXCEPTION 'invalid algorithm %', pg_catalog.quote_nullable(pg_catalog.left($8, 64))
+      USING ERRCODE = '22023', HINT = 'Use ''sha256'', ''sha512'' or ''sha1''.';
+  END IF;
+  IF $7 IS NOT NULL AND $3 <> 'timestamped' THEN
+    RAISE EXCEPTION 'a tolerance needs the ''timestamped'' layout'
+      USING ERRCODE = '22023', HINT = 'Only timestamped signatures carry a time to check.';
+  END IF;
+  IF $6 IS NOT NULL AND ($6 !~ '^[A-Za-z0-9_-]{1,32}$' OR $6 = 't') THEN
+    RAISE EXCEPTION 'invalid scheme %', pg_catalog.quote_literal(pg_catalog.left($6, 64))
+      USING ERRCODE = '22023', HINT = 'Use 1 to 32 characters of A-Z, a-z, 0-9, _ and - (not ''t''), e.g. ''v1''.';
+  END IF;
+  IF $7 < interval '1 second' OR $7 > interval '1 day' THEN
+    RAISE EXCEPTION 'tolerance must be between 1 second and 1 day, not %', $7
+      USING ERRCODE = '22023', HINT = 'NULL uses pgext.webhook_tolerance.';
+  END IF;
+  INSERT INTO pgext.webhook_sources AS s (name, secret_name, layout, encoding, prefix, scheme,
+                                          tolerance, algorithm, id_key, type_key)
+  VALUES ($1, $2, $3, $4, COALESCE($5, ''), COALESCE($6, 'v1'), $7, $8,
+          COALESCE($9, 'id'), COALESCE($10, 'type'))
+  ON CONFLICT ON CONSTRAINT webhook_sources_pkey DO UPDATE
+    SET secret_name = EXCLUDED.secret_name, layout = EXCLUDED.layout, encoding = EXCLUDED.encoding,
+        prefix = EXCLUDED.prefix, scheme = EXCLUDED.scheme, tolerance = EXCLUDED.tolerance,
+        algorithm = EXCLUDED.algorithm, id_key = EXCLUDED.id_key, type_key = EXCLUDED.type_key;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_transition(server bigint, to_state text, reason text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  s pgext.servers := pgext.server_lock($1);
+  actor pg_catalog.text := pg_catalog.session_user();
+  at pg_catalog.timestamptz := pg_catalog.now();
+BEGIN
+  IF $2 IS NULL OR $2 NOT IN ('requested', 'creating', 'configuring', 'active', 'paused',
+                              'deleting', 'deleted', 'failed') THEN
+    RAISE EXCEPTION 'unknown server state %', pg_catalog.quote_nullable(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
+      HINT = 'States: requested, creating, configuring, active, paused, deleting, deleted, failed.';
+  END IF;
+  IF $3 IS NULL OR pg_catalog.btrim($3) = '' OR pg_catalog.length($3) > 1000 THEN
+    RAISE EXCEPTION 'a manual transition needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
+      HINT = 'Say why, e.g. ''verified in the Hetzner console''; it is kept in pgext.server_history.';
+  END IF;
+  PERFORM pgext.server_move($1, $2, $3, actor, at);
+  UPDATE pgext.servers x
+     SET needs_cleanup = CASE WHEN $2 = 'failed' THEN (x.hetzner_id IS NOT NULL OR x.create_sent)
+                              WHEN $2 = 'deleted' THEN false ELSE x.needs_cleanup END,
+         retry_at = NULL,
+         desired_state = CASE WHEN $2 IN ('deleting', 'deleted') THEN 'deleted' ELSE x.desired_state END,
+         desired_reason = CASE WHEN $2 IN ('deleting', 'deleted') THEN $3 ELSE x.desired_reason END,
+         location_index = CASE WHEN $2 = 'requested' THEN 0 ELSE x.location_index END,
+         hetzner_id = CASE WHEN $2 = 'requested' THEN NULL ELSE x.hetzner_id END,
+         action_id = CASE WHEN $2 IN ('requested', 'deleting', 'failed') THEN NULL ELSE x.action_id END
+   WHERE x.id = $1;
+  PERFORM pgext.server_replan($1, at);
+  RETURN $2;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_delete(server bigint, reason text) RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  s pgext.servers := pgext.server_lock($1);
+BEGIN
+  PERFORM pgext.account_scope_check(s.account_id);
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.length($2) > 1000 THEN
+    RAISE EXCEPTION 'deleting a server needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
+      HINT = 'Say why, e.g. ''customer closed the agent''; it is kept in pgext.server_history.';
+  END IF;
+  RETURN pgext.server_begin_delete($1, $2, pg_catalog.session_user(), pg_catalog.now());
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_claim(worker text, "limit" integer DEFAULT 10,
+                                   lease interval DEFAULT '2 minutes',
+                                   at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (server bigint, claim bigint, action text, name text, account_id uuid, spec jsonb,
+               hetzner_id bigint, action_id bigint, location text, attempts integer)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  sid bigint;
+  s pgext.servers;
+BEGIN
+  IF $1 IS NULL OR pg_catalog.btrim($1) = '' OR pg_catalog.length($1) > 200 THEN
+    RAISE EXCEPTION 'worker must name the claimant (1 to 200 characters)' USING ERRCODE = '22023';
+  END IF;
+  IF $2 IS NULL OR $2 < 1 OR $2 > 1000 THEN
+    RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = '22023';
+  END IF;
+  IF $3 IS NULL OR $3 < interval '1 second' OR $3 > interval '1 hour' THEN
+    RAISE EXCEPTION 'lease must be between 1 second and 1 hour' USING ERRCODE = '22023';
+  END IF;
+  IF $4 IS NULL THEN
+    RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  FOR sid IN
+    SELECT x.id FROM pgext.servers x
+     WHERE x.next_action IS NOT NULL AND x.next_attempt_at <= $4
+       AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+     ORDER BY x.next_attempt_at, x.id
+     LIMIT $2 FOR UPDATE SKIP LOCKED
+  LOOP
+    s := pgext.server_take(sid, $1, $4 + $3, $4);
+    server := s.id; claim := s.claim; action := s.claimed_action; name := s.name;
+    account_id := s.account_id; spec := s.spec; hetzner_id := s.hetzner_id; action_id := s.action_id;
+    location := s.location; attempts := s.attempts;
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_report(server bigint, action text, response jsonb, claim bigint DEFAULT NULL,
+                                    at timestamptz DEFAULT pg_catalog.now())
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  s pgext.servers;
+  cls pg_catalog.text;
+  err pg_catalog.text;
+  outcome pg_catalog.text;
+  srv pg_catalog.jsonb;
+  act pg_catalog.text;
+  wait interval;
+  unknown boolean;
+BEGIN
+  IF $2 IS NULL OR $2 NOT IN ('create', 'poll_action', 'lookup', 'power_off', 'power_on', 'delete',
+                              'reboot', 'reset', 'configured') THEN
+    RAISE EXCEPTION 'unknown server action %', pg_catalog.quote_nullable(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
+      HINT = 'Actions: create, poll_action, lookup, power_off, power_on, delete, reboot, reset (claimed), configured.';
+  END IF;
+  IF $5 IS NULL THEN
+    RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  s := pgext.server_lock($1);
+  IF $2 = 'configured' THEN
+    IF s.state <> 'configuring' THEN
+      RETURN 'stale';
+    END IF;
+    PERFORM pgext.server_move($1, 'active', COALESCE($3 ->> 'reason', 'configured: first health check passed'),
+                              'worker', $5);
+    PERFORM pgext.server_replan($1, $5);
+    RETURN 'active';
+  END IF;
+  IF $4 IS NULL THEN
+    RAISE EXCEPTION 'claim must not be NULL' USING ERRCODE = '22004',
+      HINT = 'Pass the claim number server_claim returned with this work item.';
+  END IF;
+  cls := pgext.server_response_class($3);
+  IF s.claimed_by IS NULL OR s.claim <> $4 THEN
+    RETURN 'stale';
+  END IF;
+  IF s.claimed_action <> $2 THEN
+    RAISE EXCEPTION 'claim % of server % is for %, not %', $4, $1, s.claimed_action, $2 USING ERRCODE = '22023';
+  END IF;
+  err := CASE WHEN $3 ? 'error'
+              THEN pg_catalog.format('%s: %s (%s)', $3 -> 'error' ->> 'code',
+                                     COALESCE($3 -> 'error' ->> 'message', 'no message'),
+                                     COALESCE($3 ->> 'http_status', 'no response'))
+              WHEN cls <> 'ok' THEN pg_catalog.format('HTTP %s', $3 ->> 'http_status') END;
+  UPDATE pgext.servers x SET claimed_by = NULL, claimed_until = NULL, claimed_action = NULL
+   WHERE x.id = $1;
+
+  IF cls = 'retry' OR (cls = 'fatal' AND $2 <> 'create') THEN
+    -- transient (or, for anything but a create, an error that waiting may cure: it stays visible)
+    wait := GREATEST(pgext.server_backoff(s.attempts, '2 seconds', '5 minutes'),
+                     pg_catalog.make_interval(secs => COALESCE(($3 ->> 'retry_after')::double precision, 0)));
+    -- a create refused before it ran (rate limit, conflict, locked) made
+    -- nothing; any other retryable answer (no response, 5xx, unreadable)
+    -- leaves its outcome unknown: the next step is a lookup by name
+    unknown := $2 = 'create'
+               AND COALESCE($3 -> 'error' ->> 'code', '') NOT IN ('rate_limit_exceeded', 'conflict', 'locked')
+               AND ($3 ->> 'http_status') IS DISTINCT FROM '429';
+    UPDATE pgext.servers x
+       SET attempts = x.attempts + 1, next_attempt_at = $5 + wait, last_error = err,
+           create_unknown = CASE WHEN $2 = 'create' THEN unknown ELSE x.create_unknown END,
+           next_action = CASE WHEN unknown AND x.next_action = 'create' THEN 'lookup' ELSE x.next_action END
+     WHERE x.id = $1;
+    outcome := CASE WHEN unknown THEN 'lookup' ELSE 'retry' END;
+  ELSIF $2 = 'create' THEN
+    UPDATE pgext.servers x SET create_unknown = false WHERE x.id = $1;
+    IF cls = 'ok' THEN
+      srv := $3 -> 'server';
+      UPDATE pgext.servers x
+         SET hetzner_id = (srv ->> 'id')::bigint,
+             ipv4 = srv -> 'public_net' -> 'ipv4' ->> 'ip',
+             location = COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', x.location),
+             action_id = ($3 -> 'action' ->> 'id')::bigint,
+             hetzner_status = srv ->> 'status',
+             capacity_rounds = 0,
+             last_error = NULL
+       WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        PERFORM pgext.server_move($1, 'creating',
+                                  pg_catalog.format('Hetzner server %s created in %s', srv ->> 'id',
+                                                    COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', s.location)),
+                                  'worker', $5);
+      ELSIF s.state = 'failed' THEN
+        UPDATE pgext.servers x SET needs_cleanup = true WHERE x.id = $1;
+      END IF;
+    ELSIF cls = 'unavailable' THEN
+      UPDATE pgext.servers x SET last_error = err WHERE x.id = $1;
+      IF s.state = 'requested' AND pg_catalog.jsonb_array_length(s.spec -> 'locations') > s.location_index + 1 THEN
+        UPDATE pgext.servers x SET location_index = x.location_index + 1, next_attempt_at = $5, attempts = 0
+         WHERE x.id = $1;
+        outcome := 'next_location';
+      ELSIF s.state = 'requested' THEN
+        -- every location was tried: wait, then go down the list again
+        UPDATE pgext.servers x
+           SET location_index = 0, attempts = 0, capacity_rounds = x.capacity_rounds + 1,
+               next_attempt_at = $5 + pgext.server_backoff(x.capacity_rounds, '30 seconds', '10 minutes'),
+               last_error = pg_catalog.format('no capacity in any location (%s): %s',
+                              (SELECT pg_catalog.string_agg(l, ', ') FROM pg_catalog.jsonb_array_elements_text(s.spec -> 'locations') l),
+                              err)
+         WHERE x.id = $1;
+        outcome := 'no_capacity';
+      END IF;
+    ELSIF cls = 'uniqueness' THEN
+      -- an earlier create went through (its answer was lost): find it, never create twice
+      UPDATE pgext.servers x SET last_error = err, action_id = NULL WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        PERFORM pgext.server_move($1, 'creating', 'the name exists at Hetzner: an earlier create went through', 'worker', $5);
+      END IF;
+      outcome := 'lookup';
+    ELSE
+      UPDATE pgext.servers x SET last_error = err WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        PERFORM pgext.server_fail($1, 'create refused: ' || err, 'worker', $5);
+      END IF;
+    END IF;
+  ELSIF $2 = 'poll_action' THEN
+    act := $3 -> 'action' ->> 'status';
+    IF cls = 'not_found' THEN
+      UPDATE pgext.servers x SET action_id = NULL, last_error = err WHERE x.id = $1;
+      outcome := 'lookup';
+    ELSIF act = 'success' THEN
+      UPDATE pgext.servers x SET action_id = NULL, last_error = NULL WHERE x.id = $1;
+      IF s.state = 'creating' THEN
+        PERFORM pgext.server_created($1, 'create action finished', $5);
+      END IF;
+    ELSIF act = 'error' THEN
+      IF s.state = 'creating' THEN
+        PERFORM pgext.server_fail($1, pg_catalog.format('create action failed: %s: %s',
+                                    $3 -> 'action' -> 'error' ->> 'code', $3 -> 'action' -> 'error' ->> 'message'),
+                                  'worker', $5);
+      END IF;
+    ELSE
+      UPDATE pgext.servers x SET next_attempt_at = $5 + interval '5 seconds' WHERE x.id = $1;
+      outcome := 'running';
+    END IF;
+  ELSIF $2 = 'lookup' THEN
+    srv := COALESCE($3 -> 'servers' -> 0, $3 -> 'server');
+    IF cls = 'ok' AND srv IS NOT NULL AND srv <> 'null' THEN
+      UPDATE pgext.servers x
+         SET hetzner_id = (srv ->> 'id')::bigint,
+             ipv4 = COALESCE(srv -> 'public_net' -> 'ipv4' ->> 'ip', x.ipv4),
+             location = COALESCE(srv -> 'datacenter' -> 'location' ->> 'name', x.location),
+             hetzner_status = srv ->> 'status',
+             create_unknown = false, capacity_rounds = 0
+       WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        -- a create whose answer never arrived went through: adopt it
+        PERFORM pgext.server_move($1, 'creating',
+                                  pg_catalog.format('Hetzner server %s found by name after a create whose answer never arrived',
+                                                    srv ->> 'id'), 'worker', $5);
+        s.state := 'creating';
+      END IF;
+      IF s.state = 'creating' AND srv ->> 'status' = 'running' THEN
+        PERFORM pgext.server_created($1, 'found running at Hetzner', $5);
+      ELSIF s.state = 'creating' THEN
+        UPDATE pgext.servers x SET next_attempt_at = $5 + interval '5 seconds' WHERE x.id = $1;
+        outcome := 'running';
+      END IF;
+    ELSE
+      -- no server by that name at Hetzner
+      UPDATE pgext.servers x SET create_unknown = false WHERE x.id = $1;
+      IF s.state = 'requested' THEN
+        outcome := 'not_found';
+      ELSIF s.state = 'deleting' THEN
+        PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (not found at Hetzner)', 'worker', $5);
+      ELSIF s.state = 'failed' THEN
+        UPDATE pgext.servers x SET needs_cleanup = false, create_sent = false, hetzner_id = NULL, ipv4 = NULL
+         WHERE x.id = $1;
+        outcome := 'cleaned';
+      ELSIF s.state = 'creating' THEN
+        UPDATE pgext.servers x SET create_sent = false WHERE x.id = $1;
+        PERFORM pgext.server_fail($1, 'no server named ' || s.name || ' at Hetzner', 'worker', $5);
+      END IF;
+    END IF;
+  ELSIF $2 IN ('power_off', 'power_on') THEN
+    IF cls = 'ok' THEN
+      UPDATE pgext.servers x SET action_id = ($3 -> 'action' ->> 'id')::bigint, last_error = NULL,
+                                 hetzner_status = NULL
+       WHERE x.id = $1;
+      IF $2 = 'power_off' AND s.state = 'active' THEN
+        PERFORM pgext.server_move($1, 'paused', COALESCE(s.desired_reason, 'powered off'), 'worker', $5);
+      ELSIF $2 = 'power_on' AND s.state = 'paused' THEN
+        PERFORM pgext.server_move($1, 'active', COALESCE(s.desired_reason, 'powered on'), 'worker', $5);
+      END IF;
+    ELSE
+      -- not_found: the server is gone at Hetzner
+      UPDATE pgext.servers x SET hetzner_id = NULL, create_sent = false, ipv4 = NULL, last_error = err
+       WHERE x.id = $1;
+      IF s.state = 'deleting' THEN
+        -- asked to go away meanwhile: it already has
+        PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (already gone at Hetzner)', 'worker', $5);
+      ELSE
+        PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);
+      END IF;
+    END IF;
+  ELSIF $2 IN ('reboot', 'reset') THEN
+    IF cls = 'ok' THEN
+      -- sent: the app hears that its agent restarts (pgext.health_events has the attempt)
+      UPDATE pgext.servers x SET recovery_action = NULL, last_error = NULL WHERE x.id = $1;
+      INSERT INTO pgext.outbox (account_id, kind, server_id, detail)
+      VALUES (s.account_id, 'agent_restarting', $1,
+              pg_catalog.format('%s (attempt %s)', $2,
+                                COALESCE((SELECT y.recovery_attempts FROM pgext.health_servers y WHERE y.server_id = $1), 1)));
+    ELSIF cls <> 'not_found' THEN
+      -- (unavailable, uniqueness: not answers a reboot should get) kept, tried again later
+      UPDATE pgext.servers x
+         SET attempts = x.attempts + 1, last_error = err,
+             next_attempt_at = $5 + pgext.server_backoff(x.attempts, '2 seconds', '5 minutes')
+       WHERE x.id = $1;
+      outcome := 'retry';
+    ELSE
+      -- not_found: the server is gone at Hetzner
+      UPDATE pgext.servers x SET hetzner_id = NULL, create_sent = false, ipv4 = NULL, last_error = err,
+                                 recovery_action = NULL
+       WHERE x.id = $1;
+      IF s.state = 'deleting' THEN
+        PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted') || ' (already gone at Hetzner)', 'worker', $5);
+      ELSE
+        PERFORM pgext.server_fail($1, 'server ' || s.name || ' no longer exists at Hetzner', 'worker', $5);
+      END IF;
+    END IF;
+  ELSIF $2 = 'delete' THEN
+    -- ok or not_found: it is gone
+    IF s.state = 'deleting' THEN
+      PERFORM pgext.server_move($1, 'deleted', COALESCE(s.desired_reason, 'deleted'), 'worker', $5);
+      UPDATE pgext.servers x SET last_error = NULL WHERE x.id = $1;
+    ELSIF s.state = 'failed' THEN
+      UPDATE pgext.servers x SET needs_cleanup = false, create_sent = false, create_unknown = false,
+                                 hetzner_id = NULL, ipv4 = NULL
+       WHERE x.id = $1;
+      outcome := 'cleaned';
+    END IF;
+  END IF;
+  PERFORM pgext.server_replan($1, $5);
+  IF outcome IS NULL THEN
+    SELECT x.state INTO outcome FROM pgext.servers x WHERE x.id = $1;
+  END IF;
+  RETURN outcome;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.hetzner_claim(epoch bigint, "limit" integer, classes text[],
+                                    at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (ref jsonb, class text, method text, path text, body text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  cur bigint;
+  claimant pg_catalog.text;
+  until pg_catalog.timestamptz;
+  budget integer := $2;
+  sid bigint;
+  act pg_catalog.text;
+  s pgext.servers;
+  o pgext.server_orphans;
+  run pgext.hetzner_reconcile_runs;
+  req record;
+  batch pg_catalog.jsonb := '[]';
+  idx integer;
+  poll record;
+BEGIN
+  IF $1 IS NULL OR $4 IS NULL THEN
+    RAISE EXCEPTION 'epoch and at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF $2 IS NULL OR $2 < 1 OR $2 > 1000 THEN
+    RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = '22023';
+  END IF;
+  IF $3 IS NULL OR pg_catalog.cardinality($3) = 0
+     OR NOT ($3 <@ ARRAY['urgent', 'reconcile', 'normal']::pg_catalog.text[]) THEN
+    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE(pg_catalog.left($3::pg_catalog.text, 64), 'NULL')
+      USING ERRCODE = '22023', HINT = 'Pass e.g. ARRAY[''urgent'', ''reconcile'', ''normal''].';
+  END IF;
+  SELECT l.epoch INTO cur FROM pgext.worker_lease l FOR SHARE;
+  IF cur IS DISTINCT FROM $1 THEN
+    RAISE EXCEPTION 'worker epoch % is not the current one (%)', $1, COALESCE(cur::pg_catalog.text, 'none')
+      USING ERRCODE = '55000',
+            HINT = 'Another worker_begin took the lease: call pgext.worker_begin(holder) and use its epoch.';
+  END IF;
+  claimant := 'epoch ' || $1;
+  until := $4 + pg_catalog.current_setting('pgext.hetzner_claim_lease')::interval;
+
+  IF 'urgent' = ANY ($3) THEN
+    FOR sid IN
+      SELECT x.id FROM pgext.servers x
+       WHERE x.next_action IN ('delete', 'power_off') AND x.next_attempt_at <= $4
+         AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+       ORDER BY x.next_attempt_at, x.id
+       LIMIT budget FOR UPDATE SKIP LOCKED
+    LOOP
+      s := pgext.server_take(sid, claimant, until, $4);
+      SELECT * INTO req FROM pgext.hetzner_server_request(s);
+      ref := req.ref; class := req.class; method := req.method; path := req.path; body := req.body;
+      RETURN NEXT;
+      budget := budget - 1;
+    END LOOP;
+    FOR o IN
+      SELECT * FROM pgext.server_orphans y
+       WHERE y.delete_queued_at IS NOT NULL AND y.deleted_at IS NULL AND y.kept_at IS NULL
+         AND y.next_attempt_at <= $4 AND (y.claimed_until IS NULL OR y.claimed_until <= $4)
+       ORDER BY y.next_attempt_at, y.hetzner_id
+       LIMIT budget FOR UPDATE SKIP LOCKED
+    LOOP
+      UPDATE pgext.server_orphans y
+         SET claim = y.claim + 1, claimed_until = until,
+             attempts = y.attempts + CASE WHEN y.claimed_until IS NOT NULL THEN 1 ELSE 0 END
+       WHERE y.hetzner_id = o.hetzner_id
+      RETURNING * INTO o;
+      class := 'urgent'; method := 'DELETE'; path := '/servers/' || o.hetzner_id; body := NULL;
+      ref := pg_catalog.jsonb_build_object('kind', 'orphan_delete', 'hetzner_id', o.hetzner_id, 'claim', o.claim,
+                                           'attempt', o.attempts + 1, 'method', method, 'path', path);
+      RETURN NEXT;
+      budget := budget - 1;
+    END LOOP;
+  END IF;
+
+  IF 'reconcile' = ANY ($3) AND budget > 0 THEN
+    SELECT * INTO run FROM pgext.hetzner_reconcile_runs r
+     WHERE r.finished_at IS NULL AND r.next_page IS NOT NULL
+       AND (r.page_in_flight_until IS NULL OR r.page_in_flight_until <= $4)
+       AND COALESCE(r.page_due_at, r.started_at) <= $4
+     FOR UPDATE SKIP LOCKED;
+    IF FOUND THEN
+      UPDATE pgext.hetzner_reconcile_runs r
+         SET page_claim = r.page_claim + 1, page_in_flight_until = until,
+             page_attempts = r.page_attempts + CASE WHEN r.page_in_flight_until IS NOT NULL THEN 1 ELSE 0 END
+       WHERE r.id = run.id
+      RETURNING * INTO run;
+      class := 'reconcile'; method := 'GET'; body := NULL;
+      path := pg_catalog.format('/servers?label_selector=managed-by%%3Dpgext&page=%s&per_page=50', run.next_page);
+      ref := pg_catalog.jsonb_build_object('kind', 'page', 'run', run.id, 'page', run.next_page, 'claim', run.page_claim,
+                                           'attempt', run.page_attempts + 1, 'method', method, 'path', path);
+      RETURN NEXT;
+      budget := budget - 1;
+    END IF;
+  END IF;
+
+  IF 'normal' = ANY ($3) AND budget > 0 THEN
+    FOR sid, act IN
+      SELECT x.id, x.next_action FROM pgext.servers x
+       WHERE x.next_action IN ('create', 'lookup', 'power_on', 'poll_action', 'reboot', 'reset')
+         AND x.next_attempt_at <= $4
+         AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+       ORDER BY x.next_attempt_at, x.id
+       LIMIT budget * 25
+    LOOP
+      IF act = 'poll_action' THEN
+        CONTINUE WHEN pg_catalog.jsonb_array_length(batch) = 0 AND budget = 0;
+        PERFORM FROM pgext.servers x
+          WHERE x.id = sid AND x.next_action = act AND x.next_attempt_at <= $4
+            AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+            FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND;
+        IF pg_catalog.jsonb_array_length(batch) = 0 THEN
+          budget := budget - 1;   -- this batch's request
+        END IF;
+        s := pgext.server_take(sid, claimant, until, $4);
+        batch := batch || pg_catalog.jsonb_build_array(pg_catalog.jsonb_build_object(
+                   'server', s.id, 'claim', s.claim, 'action_id', s.action_id, 'attempt', s.attempts + 1));
+        IF pg_catalog.jsonb_array_length(batch) = 25 THEN
+          SELECT * INTO poll FROM pgext.hetzner_poll_request(batch);
+          ref := poll.ref; class := 'normal'; method := 'GET'; path := poll.path; body := NULL;
+          RETURN NEXT;
+          batch := '[]';
+        END IF;
+        CONTINUE;
+      END IF;
+      CONTINUE WHEN budget = 0;
+      -- lock only the rows taken (another claimer gets the rest)
+      SELECT * INTO s FROM pgext.servers x
+       WHERE x.id = sid AND x.next_action = act AND x.next_attempt_at <= $4
+         AND (x.claimed_until IS NULL OR x.claimed_until <= $4)
+         FOR UPDATE SKIP LOCKED;
+      CONTINUE WHEN NOT FOUND;
+      IF act = 'create' AND NOT s.create_unknown THEN
+        -- the first location from location_index that is not cold
+        SELECT (e.o - 1)::integer INTO idx
+          FROM pg_catalog.jsonb_array_elements_text(s.spec -> 'locations') WITH ORDINALITY AS e(loc, o)
+         WHERE e.o - 1 >= s.location_index
+           AND NOT EXISTS (SELECT FROM pgext.hetzner_cold c
+                            WHERE c.location = e.loc AND c.server_type = s.spec ->> 'server_type'
+                              AND c.cold_until > $4)
+         ORDER BY e.o LIMIT 1;
+        IF idx IS NULL THEN
+          UPDATE pgext.servers x
+             SET location_index = 0, attempts = 0, capacity_rounds = x.capacity_rounds + 1,
+                 next_attempt_at = $4 + pgext.server_backoff(x.capacity_rounds, '30 seconds', '10 minutes'),
+                 last_error = pg_catalog.format('no capacity for %s in %s (out of capacity recently); trying again later',
+                                s.spec ->> 'server_type',
+                                (SELECT pg_catalog.string_agg(l, ', ')
+                                   FROM pg_catalog.jsonb_array_elements_text(s.spec -> 'locations') l))
+           WHERE x.id = sid;
+          CONTINUE;
+        ELSIF idx <> s.location_index THEN
+          UPDATE pgext.servers x SET location_index = idx WHERE x.id = sid;
+        END IF;
+      END IF;
+      s := pgext.server_take(sid, claimant, until, $4);
+      SELECT * INTO req FROM pgext.hetzner_server_request(s);
+      ref := req.ref; class := req.class; method := req.method; path := req.path; body := req.body;
+      RETURN NEXT;
+      budget := budget - 1;
+    END LOOP;
+    IF pg_catalog.jsonb_array_length(batch) > 0 THEN
+      SELECT * INTO poll FROM pgext.hetzner_poll_request(batch);
+      ref := poll.ref; class := 'normal'; method := 'GET'; path := poll.path; body := NULL;
+      RETURN NEXT;
+    END IF;
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.server_orphan_keep(hetzner_id bigint, reason text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  o pgext.server_orphans;
+BEGIN
+  IF $1 IS NULL THEN
+    RAISE EXCEPTION 'hetzner_id must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.length($2) > 1000 THEN
+    RAISE EXCEPTION 'keeping an orphan needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
+      HINT = 'Say why, e.g. ''build box of the ops team''; it is kept in pgext.server_orphans.';
+  END IF;
+  SELECT * INTO o FROM pgext.server_orphans y WHERE y.hetzner_id = $1 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'no orphan with Hetzner id %', $1 USING ERRCODE = 'P0002',
+      HINT = 'List them with: SELECT * FROM pgext.server_orphans WHERE deleted_at IS NULL.';
+  END IF;
+  UPDATE pgext.server_orphans y
+     SET kept_at = COALESCE(y.kept_at, pg_catalog.now()), kept_reason = $2, kept_by = pg_catalog.session_user(),
+         delete_queued_at = NULL, next_attempt_at = NULL
+   WHERE y.hetzner_id = $1;
+  RETURN o.kept_at IS NULL;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.stripe_claim(epoch bigint, "limit" integer, classes text[],
+                                   at timestamptz DEFAULT pg_catalog.now())
+RETURNS TABLE (ref jsonb, class text, method text, path text, body text)
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  cur bigint;
+  until pg_catalog.timestamptz;
+  budget integer := $2;
+  r pgext.stripe_sync_runs;
+  rid bigint;
+BEGIN
+  IF $1 IS NULL OR $4 IS NULL THEN
+    RAISE EXCEPTION 'epoch and at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF $2 IS NULL OR $2 < 1 OR $2 > 1000 THEN
+    RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = '22023';
+  END IF;
+  IF $3 IS NULL OR pg_catalog.array_ndims($3) <> 1 OR pg_catalog.cardinality($3) = 0
+     OR pg_catalog.array_position($3, NULL) IS NOT NULL
+     OR NOT ($3 <@ ARRAY['urgent', 'reconcile', 'normal']::pg_catalog.text[]) THEN
+    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE(pg_catalog.left($3::pg_catalog.text, 64), 'NULL')
+      USING ERRCODE = '22023', HINT = 'Pass e.g. ARRAY[''urgent'', ''reconcile''].';
+  END IF;
+  SELECT l.epoch INTO cur FROM pgext.worker_lease l FOR SHARE;
+  IF cur IS DISTINCT FROM $1 THEN
+    RAISE EXCEPTION 'worker epoch % is not the current one (%)', $1, COALESCE(cur::pg_catalog.text, 'none')
+      USING ERRCODE = '55000',
+            HINT = 'Another worker_begin took the lease: call pgext.worker_begin(holder) and use its epoch.';
+  END IF;
+  until := $4 + pg_catalog.current_setting('pgext.stripe_claim_lease')::interval;
+
+  FOR rid IN
+    SELECT x.id FROM pgext.stripe_sync_runs x
+     WHERE x.kind = 'account' AND x.finished_at IS NULL AND x.started_at <= $4 - interval '1 hour'
+       AND (x.page_in_flight_until IS NULL OR x.page_in_flight_until <= $4 OR x.page_epoch < $1)
+     ORDER BY x.id FOR UPDATE SKIP LOCKED
+  LOOP
+    PERFORM pgext.stripe_run_finish(rid, 'failed', 'expired: not synced within an hour of the request', $4);
+  END LOOP;
+
+  FOR r IN
+    SELECT * FROM pgext.stripe_sync_runs x
+     WHERE x.finished_at IS NULL AND x.page_due_at <= $4
+       AND (x.page_in_flight_until IS NULL OR x.page_in_flight_until <= $4 OR x.page_epoch < $1)
+       AND ((x.kind = 'account' AND 'urgent' = ANY ($3)) OR (x.kind <> 'account' AND 'reconcile' = ANY ($3)))
+     ORDER BY x.kind <> 'account', x.page_due_at, x.id
+     LIMIT budget FOR UPDATE SKIP LOCKED
+  LOOP
+    UPDATE pgext.stripe_sync_runs x
+       SET page_claim = x.page_claim + 1, page_epoch = $1, page_in_flight_until = until,
+           page_attempts = x.page_attempts + CASE WHEN x.page_in_flight_until IS NOT NULL THEN 1 ELSE 0 END
+     WHERE x.id = r.id
+    RETURNING * INTO r;
+    class := CASE WHEN r.kind = 'account' THEN 'urgent' ELSE 'reconcile' END;
+    method := 'GET'; body := NULL;
+    path := pgext.stripe_run_path(r);
+    ref := pg_catalog.jsonb_build_object('kind', 'stripe_page', 'run', r.id, 'run_kind', r.kind,
+                                         'claim', r.page_claim, 'attempt', r.page_attempts + 1,
+                                         'method', method, 'path', path);
+    RETURN NEXT;
+  END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.stripe_response(ref jsonb, http_status integer, body text, meta jsonb,
+                                      at timestamptz DEFAULT pg_catalog.now())
+RETURNS text
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  m pg_catalog.jsonb := COALESCE($4, '{}');
+  parsed pg_catalog.jsonb;
+  resp pg_catalog.jsonb;
+  code pg_catalog.text;
+BEGIN
+  IF pg_catalog.jsonb_typeof($1) IS DISTINCT FROM 'object'
+     OR $1 ->> 'kind' IS DISTINCT FROM 'stripe_page'
+     OR pg_catalog.jsonb_typeof($1 -> 'run') IS DISTINCT FROM 'number'
+     OR pg_catalog.jsonb_typeof($1 -> 'claim') IS DISTINCT FROM 'number'
+     OR pg_catalog.jsonb_typeof($1 -> 'method') IS DISTINCT FROM 'string'
+     OR pg_catalog.jsonb_typeof($1 -> 'path') IS DISTINCT FROM 'string' THEN
+    RAISE EXCEPTION 'ref is not a request of pgext.stripe_claim' USING ERRCODE = '22023',
+      HINT = 'Hand back the ref stripe_claim returned with the request, unchanged.';
+  END IF;
+  IF pg_catalog.jsonb_typeof(m) <> 'object' THEN
+    RAISE EXCEPTION 'meta must be a JSON object' USING ERRCODE = '22023',
+      HINT = 'Pass {"duration_ms": n, "correlation_id": s, "retry_after": n, "error": {"code": s, "message": s}} (each may be null).';
+  END IF;
+  IF $5 IS NULL THEN
+    RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF $2 IS NOT NULL AND ($2 < 100 OR $2 > 599) THEN
+    RAISE EXCEPTION 'http_status % is not an HTTP status', $2 USING ERRCODE = '22023',
+      HINT = 'Pass NULL when no response arrived, with meta.error.code saying why.';
+  END IF;
+  IF $2 IS NULL THEN
+    code := m -> 'error' ->> 'code';
+    IF code IS NULL OR code NOT IN ('network', 'timeout', 'too_large', 'tls') THEN
+      RAISE EXCEPTION 'no response needs meta.error.code network, timeout, too_large or tls, not %',
+                      pg_catalog.quote_nullable(code) USING ERRCODE = '22023',
+        HINT = 'Pass the HTTP status when a response arrived (any status).';
+    END IF;
+    resp := pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object('code', code));
+  ELSE
+    BEGIN
+      parsed := CASE WHEN $3 IS NULL OR pg_catalog.btrim($3) = '' THEN '{}'::pg_catalog.jsonb ELSE $3::pg_catalog.jsonb END;
+    EXCEPTION WHEN invalid_text_representation OR untranslatable_character OR character_not_in_repertoire THEN
+      parsed := NULL;
+    END;
+    IF pg_catalog.jsonb_typeof(parsed) IS DISTINCT FROM 'object'
+       OR (parsed ? 'error' AND pg_catalog.jsonb_typeof(parsed -> 'error') <> 'object')
+       OR ($2 BETWEEN 200 AND 299 AND NOT COALESCE(
+             parsed ->> 'object' = 'list'
+             AND pg_catalog.jsonb_typeof(parsed -> 'data') = 'array'
+             AND pg_catalog.jsonb_typeof(parsed -> 'has_more') = 'boolean'
+             -- more pages need the last id to continue from
+             AND (NOT (parsed ->> 'has_more')::boolean
+                  OR (pg_catalog.jsonb_array_length(parsed -> 'data') > 0
+                      AND (parsed -> 'data' -> -1 ->> 'id') ~ '^[A-Za-z0-9_]{1,255}$')), false)) THEN
+      code := 'malformed';
+      resp := pg_catalog.jsonb_build_object('http_status', $2, 'error', pg_catalog.jsonb_build_object('code', 'malformed'));
+    ELSE
+      code := COALESCE(parsed -> 'error' ->> 'code', parsed -> 'error' ->> 'type');
+      resp := parsed || pg_catalog.jsonb_build_object('http_status', $2);
+    END IF;
+  END IF;
+  IF pg_catalog.jsonb_typeof(m -> 'retry_after') = 'number' THEN
+    resp := resp || pg_catalog.jsonb_build_object('retry_after', m -> 'retry_after');
+  END IF;
+
+  INSERT INTO pgext.api_calls (at, api, method, path, http_status, error_code, duration_ms, attempt, request_id)
+  VALUES ($5, 'stripe', $1 ->> 'method', $1 ->> 'path', $2, pg_catalog.left(code, 100),
+          CASE WHEN pg_catalog.jsonb_typeof(m -> 'duration_ms') = 'number' THEN (m ->> 'duration_ms')::double precision END,
+          CASE WHEN pg_catalog.jsonb_typeof($1 -> 'attempt') = 'number' THEN ($1 ->> 'attempt')::integer END,
+          CASE WHEN pg_catalog.jsonb_typeof(m -> 'correlation_id') = 'string'
+               THEN pg_catalog.left(NULLIF(m ->> 'correlation_id', ''), 128) END);
+
+  RETURN pgext.stripe_page($1, resp, $5);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.health_check_valid(url text, kind text, every interval, timeout interval, prefix text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  authority pg_catalog.text;
+BEGIN
+  IF $2 NOT IN ('shallow', 'deep') THEN
+    RAISE EXCEPTION '%kind must be shallow or deep, not %', $5, pg_catalog.quote_literal(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
+      HINT = 'shallow: is the agent process up (its /health); deep: can it reach its upstreams.';
+  END IF;
+  IF pg_catalog.length($1) > 2048 THEN
+    RAISE EXCEPTION '%url is longer than 2048 characters', $5 USING ERRCODE = '22023';
+  END IF;
+  IF $1 ~ '[[:space:][:cntrl:]]' THEN
+    RAISE EXCEPTION '%url must not contain whitespace or control characters', $5 USING ERRCODE = '22023',
+      HINT = 'Percent-encode them.';
+  END IF;
+  authority := pg_catalog.substring($1, '^[Hh][Tt][Tt][Pp][Ss]?://([^/?#]*)');
+  IF authority IS NULL THEN
+    RAISE EXCEPTION '%url must start with http:// or https://', $5 USING ERRCODE = '22023',
+      HINT = 'For example http://{ipv4}:8080/health.';
+  END IF;
+  IF pg_catalog.strpos(authority, '@') > 0 THEN
+    RAISE EXCEPTION '%url must not carry a user name or password', $5 USING ERRCODE = '22023',
+      HINT = 'Health checks send no credentials: expose an endpoint that needs none.';
+  END IF;
+  IF authority !~ '^([A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$' THEN
+    RAISE EXCEPTION '%url has no valid host: %', $5, pg_catalog.quote_literal($1) USING ERRCODE = '22023',
+      HINT = 'For example http://{ipv4}:8080/health.';
+  END IF;
+  IF $3 < interval '100 milliseconds' OR $3 > interval '1 day' THEN
+    RAISE EXCEPTION '%every must be between 100 ms and 1 day, not %', $5, $3 USING ERRCODE = '22023';
+  END IF;
+  IF $4 <= interval '0' OR $4 >= $3 THEN
+    RAISE EXCEPTION '%timeout must be more than 0 and less than every (%), not %', $5, $3, $4 USING ERRCODE = '22023';
+  END IF;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.health_record(ids bigint[], ok boolean[], statuses integer[], latency_ms integer[],
+                                    errors text[], at timestamptz DEFAULT pg_catalog.now())
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  n integer := pg_catalog.cardinality($1);
+  bad_after integer := pg_catalog.current_setting('pgext.health_unhealthy_after')::integer;
+  good_after integer := pg_catalog.current_setting('pgext.health_healthy_after')::integer;
+  changed integer;
+  agents bigint[];
+  configured bigint[];
+  sid bigint;
+BEGIN
+  IF $1 IS NULL OR $2 IS NULL OR $3 IS NULL OR $4 IS NULL OR $5 IS NULL OR $6 IS NULL THEN
+    RAISE EXCEPTION 'ids, ok, statuses, latency_ms, errors and at must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.cardinality($2) <> n OR pg_catalog.cardinality($3) <> n OR pg_catalog.cardinality($4) <> n
+     OR pg_catalog.cardinality($5) <> n THEN
+    RAISE EXCEPTION 'the result arrays must have the same length (ids %, ok %, statuses %, latency_ms %, errors %)',
+      n, pg_catalog.cardinality($2), pg_catalog.cardinality($3), pg_catalog.cardinality($4),
+      pg_catalog.cardinality($5) USING ERRCODE = '22023';
+  END IF;
+  IF n = 0 THEN
+    RETURN 0;
+  END IF;
+  IF pg_catalog.array_position($1, NULL) IS NOT NULL OR pg_catalog.array_position($2, NULL) IS NOT NULL THEN
+    RAISE EXCEPTION 'ids and ok must not contain NULL' USING ERRCODE = '22004';
+  END IF;
+  IF EXISTS (SELECT FROM pg_catalog.unnest($3) AS x(s) WHERE x.s <> 0 AND (x.s < 100 OR x.s > 599))
+     OR EXISTS (SELECT FROM pg_catalog.unnest($4) AS x(l) WHERE x.l < 0) THEN
+    RAISE EXCEPTION 'statuses must be 0 (no response) or an HTTP status 100 to 599, latency_ms not negative'
+      USING ERRCODE = '22023';
+  END IF;
+
+  WITH r AS (
+    SELECT DISTINCT ON (u.id) u.id, u.ok, NULLIF(u.status, 0) AS status, u.latency, u.err
+      FROM ROWS FROM (pg_catalog.unnest($1), pg_catalog.unnest($2), pg_catalog.unnest($3),
+                     pg_catalog.unnest($4), pg_catalog.unnest($5)) WITH ORDINALITY AS u(id, ok, status, latency, err, o)
+     ORDER BY u.id, u.o DESC
+  ), v AS (
+    SELECT r.*, o.state AS old_state, s.state AS server_state,
+           s.state IN ('configuring', 'active') AS live,
+           NOT r.ok AND s.state = 'active' AND (o.grace_until IS NULL OR $6 >= o.grace_until) AS counts
+      FROM r JOIN pgext.health_checks o ON o.id = r.id JOIN pgext.servers s ON s.id = o.server_id
+  ), u AS (
+    UPDATE pgext.health_checks c
+       SET checks_total = c.checks_total + 1,
+           failures_total = c.failures_total + (NOT v.ok)::integer,
+           ignored_total = c.ignored_total + (NOT v.ok AND NOT v.counts)::integer,
+           last_checked_at = $6,
+           last_ok_at = CASE WHEN v.ok THEN $6 ELSE c.last_ok_at END,
+           last_latency_ms = v.latency,
+           last_status = v.status,
+           last_error = CASE WHEN v.ok THEN NULL ELSE pg_catalog.left(COALESCE(v.err, 'HTTP ' || v.status, 'network'), 1000) END,
+           consecutive_failures = CASE WHEN v.ok THEN 0 WHEN v.counts THEN c.consecutive_failures + 1
+                                       ELSE c.consecutive_failures END,
+           consecutive_successes = CASE WHEN v.ok THEN c.consecutive_successes + 1 WHEN v.counts THEN 0
+                                        ELSE c.consecutive_successes END,
+           state = CASE WHEN NOT v.live THEN c.state
+                        WHEN v.ok AND (c.state = 'unknown' OR c.consecutive_successes + 1 >= good_after) THEN 'healthy'
+                        WHEN v.counts AND c.consecutive_failures + 1 >= bad_after THEN 'unhealthy'
+                        ELSE c.state END,
+           state_since = CASE WHEN NOT v.live THEN c.state_since
+                              WHEN v.ok AND c.state <> 'healthy'
+                                   AND (c.state = 'unknown' OR c.consecutive_successes + 1 >= good_after) THEN $6
+                              WHEN v.counts AND c.state <> 'unhealthy' AND c.consecutive_failures + 1 >= bad_after THEN $6
+                              ELSE c.state_since END
+      FROM v
+     WHERE c.id = v.id
+    RETURNING c.id, c.server_id, c.account_id, c.kind, c.url, c.state, v.old_state, v.ok, v.server_state,
+              c.consecutive_failures, c.consecutive_successes, c.last_error
+  ), ev AS (
+    INSERT INTO pgext.health_events (at, kind, server_id, check_id, account_id, from_state, to_state, detail)
+    SELECT $6, 'check', u.server_id, u.id, u.account_id, u.old_state, u.state,
+           CASE WHEN u.ok THEN pg_catalog.format('%s check %s passed%s', u.kind, u.url,
+                                 CASE WHEN u.consecutive_successes > 1
+                                      THEN pg_catalog.format(' %s times in a row', u.consecutive_successes) ELSE '' END)
+                ELSE pg_catalog.format('%s check %s failed %s times in a row: %s', u.kind, u.url,
+                                       u.consecutive_failures, u.last_error) END
+      FROM u WHERE u.state IS DISTINCT FROM u.old_state
+     ORDER BY u.id
+  )
+  SELECT pg_catalog.count(*) FILTER (WHERE u.state IS DISTINCT FROM u.old_state),
+         pg_catalog.array_agg(DISTINCT u.server_id) FILTER (WHERE u.state IS DISTINCT FROM u.old_state),
+         pg_catalog.array_agg(DISTINCT u.server_id) FILTER (WHERE u.server_state = 'configuring' AND u.ok
+                                                              AND u.kind = 'shallow')
+    INTO changed, agents, configured
+    FROM u;
+
+  FOREACH sid IN ARRAY COALESCE(configured, '{}') LOOP
+    PERFORM pgext.server_report(sid, 'configured', '{"reason": "configured: first health check passed"}', NULL, $6);
+  END LOOP;
+  FOREACH sid IN ARRAY COALESCE(agents, '{}') LOOP
+    PERFORM pgext.health_agent_update(sid, $6);
+  END LOOP;
+  RETURN changed;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION pgext.health_recovery_pause(reason text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+DECLARE
+  b pgext.health_breaker;
+BEGIN
+  IF $1 IS NULL THEN
+    RAISE EXCEPTION 'reason must not be NULL' USING ERRCODE = '22004';
+  END IF;
+  IF pg_catalog.btrim($1) = '' OR pg_catalog.length($1) > 1000 THEN
+    RAISE EXCEPTION 'pausing recovery needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
+      HINT = 'Say why, e.g. ''Hetzner incident in fsn1''; it is kept in pgext.health_events.';
+  END IF;
+  INSERT INTO pgext.health_breaker (one) VALUES (true) ON CONFLICT (one) DO NOTHING;
+  SELECT * INTO b FROM pgext.health_breaker y FOR UPDATE;
+  IF b.paused THEN
+    RETURN false;
+  END IF;
+  UPDATE pgext.health_breaker y
+     SET paused = true, paused_at = pg_catalog.now(), paused_by = pg_catalog.session_user(), paused_reason = $1;
+  INSERT INTO pgext.health_events (at, kind, from_state, to_state, detail)
+  VALUES (pg_catalog.now(), 'pause', 'running', 'paused', pg_catalog.format('by %s: %s', pg_catalog.session_user(), $1));
+  PERFORM pgext.alert_raise('health', 'recovery_paused',
+                            pg_catalog.jsonb_build_object('by', pg_catalog.session_user(), 'reason', $1), pg_catalog.now());
+  PERFORM pgext.health_recovery_cancel(pg_catalog.now());
+  RETURN true;
+END
+$$;
+

@@ -71,6 +71,10 @@ SELECT length(pgext.secret_get('big'));
 SELECT pgext.secret_set(NULL, 'value');
 SELECT pgext.secret_set('', 'value');
 SELECT pgext.secret_set(repeat('n', 256), 'value');
+-- bad inputs (issue 13): no blank names, no control characters
+SELECT pgext.secret_set('   ', 'value');
+SELECT pgext.secret_set(E'openai:api_key\n', 'value');
+SELECT pgext.secret_get(E'\x1b[31mred');
 SELECT pgext.secret_set('x', NULL);
 SELECT pgext.secret_set('x', '');
 SELECT pgext.secret_set('x', 'value', '00000000-0000-0000-0000-000000000000');

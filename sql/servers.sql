@@ -389,6 +389,13 @@ UPDATE pgext.servers SET state = 'requested' WHERE provision_key = 'matrix-delet
 SELECT pgext.server_transition(:s1, 'configuring', 'trying');
 SELECT pgext.server_transition(:s1, 'bogus', 'trying');
 SELECT pgext.server_transition(:s1, 'paused', '');
+-- bad inputs (issue 13): reasons and claimant names have a length; a
+-- message shows at most 64 characters of a rejected value
+SELECT pgext.server_transition(:s1, 'paused', repeat('r', 1001));
+SELECT pgext.server_transition(:s1, repeat('x', 100000), 'trying');
+SELECT pgext.server_delete(:s1, repeat('r', 1001));
+SELECT count(*) FROM pgext.server_claim(repeat('w', 201));
+SELECT pgext.server_report(:s1, repeat('a', 100000), '{}');
 -- a direct UPDATE that is allowed is recorded as such
 UPDATE pgext.servers SET state = 'paused' WHERE id = :s1;
 SELECT to_state, reason, actor = current_user AS by_me FROM pgext.server_history WHERE server_id = :s1 ORDER BY id DESC LIMIT 1;

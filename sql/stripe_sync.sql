@@ -95,6 +95,8 @@ SELECT pg_temp.try($$SELECT * FROM pgext.stripe_claim(1, 1, '{}')$$);
 SELECT pg_temp.try($$SELECT * FROM pgext.stripe_claim(1, 1, '{bulk}')$$);
 SELECT pg_temp.try($$SELECT * FROM pgext.stripe_claim(1, 1, ARRAY['urgent', NULL])$$);
 SELECT pg_temp.try($$SELECT * FROM pgext.stripe_claim(1, 1, NULL)$$);
+-- bad inputs (issue 13): a 2-D array is no list of classes (22023, not 0A000)
+SELECT pg_temp.try($$SELECT * FROM pgext.stripe_claim(1, 1, '{{urgent},{normal}}')$$);
 SELECT pg_temp.try(format($$SELECT * FROM pgext.stripe_claim(%s, 1, '{reconcile}')$$, :epoch + 7));
 SELECT pg_temp.try($$SELECT pgext.stripe_response(NULL, 200, '{}', '{}')$$);
 SELECT pg_temp.try($$SELECT pgext.stripe_response('{"kind":"page","run":1,"claim":1,"method":"GET","path":"/"}', 200, '{}', '{}')$$);
@@ -265,6 +267,15 @@ RESET pgext.stripe_max_attempts;
 -- message is never stored
 SELECT pgext.stripe_reconcile_start(:'t3'::timestamptz + interval '1 hour') IS NOT NULL AS started;
 SELECT * FROM pg_temp.claim(:'t3'::timestamptz + interval '1 hour');
+-- bad inputs (issue 13): a 2xx answer whose body is a JSON object but no list
+-- (or empty) is malformed, not a NOT NULL violation (tried, then rolled back)
+BEGIN;
+SELECT pg_temp.answer(1, 200, '{}', :'t3'::timestamptz + interval '1 hour') AS empty_object;
+SELECT last_error FROM pgext.stripe_sync_runs ORDER BY id DESC LIMIT 1;
+ROLLBACK;
+BEGIN;
+SELECT pg_temp.answer(1, 200, '', :'t3'::timestamptz + interval '1 hour') AS empty_body;
+ROLLBACK;
 SELECT pg_temp.answer(1, 401, '{"error": {"message": "Invalid API Key provided: sk_test_****wxyz", "type": "invalid_request_error"}}',
                       :'t3'::timestamptz + interval '1 hour');
 SELECT kind, status, error FROM pgext.stripe_sync_runs ORDER BY id DESC LIMIT 1;

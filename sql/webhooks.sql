@@ -180,6 +180,21 @@ SELECT pgext.webhook_source_set('x', 'webhook:x', layout => 'json');
 SELECT pgext.webhook_source_set('x', 'webhook:x', encoding => 'base32');
 SELECT pgext.webhook_source_set('x', 'webhook:x', algorithm => 'md5');
 SELECT pgext.webhook_source_set('x', 'webhook:x', tolerance => '5 minutes');
+-- bad inputs (issue 13): no huge or control-character settings; a message
+-- shows at most 64 characters of a rejected value
+SELECT pgext.webhook_source_set('x', repeat('s', 256));
+SELECT pgext.webhook_source_set('x', E'webhook:x\n');
+SELECT pgext.webhook_source_set('x', 'webhook:x', prefix => repeat('p', 65));
+SELECT pgext.webhook_source_set('x', 'webhook:x', id_key => '');
+SELECT pgext.webhook_source_set('x', 'webhook:x', type_key => repeat('t', 256));
+SELECT pgext.webhook_source_set('x', 'webhook:x', scheme => 'v 1');
+SELECT pgext.webhook_source_set('x', 'webhook:x', layout => 'timestamped', tolerance => '0');
+SELECT pgext.webhook_source_set('x', 'webhook:x', layout => 'timestamped', tolerance => '178000000 years');
+SELECT pgext.webhook_source_set(repeat('N', 100000), 'webhook:x');
+SELECT pgext.webhook_source_set('x', 'webhook:x', layout => repeat('l', 100000));
+SELECT pgext.webhook_replay('stripe', repeat('e', 100000));
+SELECT pgext.webhook_ingest(repeat('s', 100000), '{}', 'sig');
+SELECT count(*) AS stored FROM pgext.webhook_sources WHERE name = 'x';
 SELECT pgext.webhook_source_remove('sms') AS removed, pgext.webhook_source_remove('sms') AS again;
 SELECT status, event_id FROM pgext.webhook_ingest('sms', $b${"id":"sms_1","type":"sms.delivered"}$b$, 't=1767225600,sig=xtaM2e7SxLBylxxgwiAFWu6r9VOvsFWjiXm8/nvmCV0=', pg_catalog.to_timestamp(1767225600));
 

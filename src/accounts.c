@@ -18,6 +18,8 @@
 
 #include "accounts.h"
 #include "accounts_scope.h"
+
+#include "common/args.h"
 #include "common/errcodes.h"
 #include "common/spi.h"
 #include "common/subxact.h"
@@ -110,7 +112,7 @@ CheckCreditMode(FunctionCallInfo fcinfo, int argno)
 	if (strcmp(mode, "metered") != 0 && strcmp(mode, "unlimited") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid credit_mode \"%s\"", mode),
+				 errmsg("invalid credit_mode \"%s\"", PgextShownValue(mode)),
 				 errhint("Use 'metered' (credits enforced) or 'unlimited' (usage recorded, balance untouched).")));
 	return mode;
 }
@@ -142,6 +144,34 @@ typedef struct AccountInsert
 	bool		inserted;
 	pg_uuid_t	id;
 } AccountInsert;
+
+/*
+ * An external_id must not be only blanks nor hold control characters (it
+ * shows in messages and logs).
+ */
+static void
+ExternalIdCheck(text *external_id)
+{
+	const unsigned char *p = (const unsigned char *) VARDATA_ANY(external_id);
+	int			len = VARSIZE_ANY_EXHDR(external_id);
+	bool		blank = true;
+
+	for (int i = 0; i < len; i++)
+	{
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("external_id must not contain control characters"),
+					 errhint("Pass your application's own identifier for the tenant.")));
+		if (p[i] != ' ')
+			blank = false;
+	}
+	if (blank)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_id must not be blank"),
+				 errhint("Pass your application's own identifier for the tenant.")));
+}
 
 /* Insert the account unless its external_id exists; keep the new id. */
 static void
@@ -208,6 +238,7 @@ account_create(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("external_id must be 1 to 255 bytes long")));
+	ExternalIdCheck(external_id);
 	mode = CheckCreditMode(fcinfo, 1);
 
 	values[0] = PointerGetDatum(external_id);
@@ -320,7 +351,7 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 		if (strncmp(customer, "cus_", 4) != 0 || strlen(customer) < 5 || strlen(customer) > 255)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid Stripe customer id \"%s\"", customer),
+					 errmsg("invalid Stripe customer id \"%s\"", PgextShownValue(customer)),
 					 errhint("Stripe customer ids look like 'cus_...'; pass NULL to unlink.")));
 		values[1] = CStringGetTextDatum(customer);
 	}

@@ -98,11 +98,11 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   IF $1 IS NULL OR $1 !~ '^(price|plan)_[A-Za-z0-9_]+$' THEN
-    RAISE EXCEPTION 'invalid Stripe price id %', pg_catalog.quote_nullable($1)
+    RAISE EXCEPTION 'invalid Stripe price id %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
       USING ERRCODE = '22023', HINT = 'Stripe price ids look like ''price_...''.';
   END IF;
   IF $2 IS NULL OR $2 NOT IN ('subscription', 'lifetime', 'credit_pack') THEN
-    RAISE EXCEPTION 'invalid price kind %', pg_catalog.quote_nullable($2)
+    RAISE EXCEPTION 'invalid price kind %', pg_catalog.quote_nullable(pg_catalog.left($2, 64))
       USING ERRCODE = '22023', HINT = 'Use ''subscription'', ''lifetime'' or ''credit_pack''.';
   END IF;
   IF $3 IS NULL OR $3 < 0 OR ($2 = 'credit_pack' AND $3 = 0) THEN
@@ -339,12 +339,12 @@ BEGIN
     RAISE EXCEPTION 'at must not be NULL' USING ERRCODE = '22004', HINT = 'Pass the time to decide for, e.g. now().';
   END IF;
   IF $1 IS NULL OR $1 NOT IN ('lifetime', 'active', 'trialing', 'canceling', 'granted', 'grace', 'none') THEN
-    RAISE EXCEPTION 'unknown access kind %', pg_catalog.quote_nullable($1)
+    RAISE EXCEPTION 'unknown access kind %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
       USING ERRCODE = '22023',
             HINT = 'Pass billing_access''s access: lifetime, active, trialing, canceling, granted, grace or none.';
   END IF;
   IF $2 IS NOT NULL AND $2 NOT IN ('unpaid', 'ended') THEN
-    RAISE EXCEPTION 'unknown lapse %', pg_catalog.quote_nullable($2)
+    RAISE EXCEPTION 'unknown lapse %', pg_catalog.quote_nullable(pg_catalog.left($2, 64))
       USING ERRCODE = '22023', HINT = 'Pass ''unpaid'', ''ended'' or NULL (no billing on record).';
   END IF;
 

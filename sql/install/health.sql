@@ -147,7 +147,7 @@ DECLARE
   authority pg_catalog.text;
 BEGIN
   IF $2 NOT IN ('shallow', 'deep') THEN
-    RAISE EXCEPTION '%kind must be shallow or deep, not %', $5, pg_catalog.quote_literal($2) USING ERRCODE = '22023',
+    RAISE EXCEPTION '%kind must be shallow or deep, not %', $5, pg_catalog.quote_literal(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
       HINT = 'shallow: is the agent process up (its /health); deep: can it reach its upstreams.';
   END IF;
   IF pg_catalog.length($1) > 2048 THEN
@@ -576,6 +576,11 @@ BEGIN
   IF pg_catalog.array_position($1, NULL) IS NOT NULL OR pg_catalog.array_position($2, NULL) IS NOT NULL THEN
     RAISE EXCEPTION 'ids and ok must not contain NULL' USING ERRCODE = '22004';
   END IF;
+  IF EXISTS (SELECT FROM pg_catalog.unnest($3) AS x(s) WHERE x.s <> 0 AND (x.s < 100 OR x.s > 599))
+     OR EXISTS (SELECT FROM pg_catalog.unnest($4) AS x(l) WHERE x.l < 0) THEN
+    RAISE EXCEPTION 'statuses must be 0 (no response) or an HTTP status 100 to 599, latency_ms not negative'
+      USING ERRCODE = '22023';
+  END IF;
 
   WITH r AS (
     SELECT DISTINCT ON (u.id) u.id, u.ok, NULLIF(u.status, 0) AS status, u.latency, u.err
@@ -596,7 +601,7 @@ BEGIN
            last_ok_at = CASE WHEN v.ok THEN $6 ELSE c.last_ok_at END,
            last_latency_ms = v.latency,
            last_status = v.status,
-           last_error = CASE WHEN v.ok THEN NULL ELSE COALESCE(v.err, 'HTTP ' || v.status, 'network') END,
+           last_error = CASE WHEN v.ok THEN NULL ELSE pg_catalog.left(COALESCE(v.err, 'HTTP ' || v.status, 'network'), 1000) END,
            consecutive_failures = CASE WHEN v.ok THEN 0 WHEN v.counts THEN c.consecutive_failures + 1
                                        ELSE c.consecutive_failures END,
            consecutive_successes = CASE WHEN v.ok THEN c.consecutive_successes + 1 WHEN v.counts THEN 0
@@ -798,8 +803,8 @@ BEGIN
   IF $1 IS NULL THEN
     RAISE EXCEPTION 'reason must not be NULL' USING ERRCODE = '22004';
   END IF;
-  IF pg_catalog.btrim($1) = '' THEN
-    RAISE EXCEPTION 'pausing recovery needs a reason' USING ERRCODE = '22023',
+  IF pg_catalog.btrim($1) = '' OR pg_catalog.length($1) > 1000 THEN
+    RAISE EXCEPTION 'pausing recovery needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
       HINT = 'Say why, e.g. ''Hetzner incident in fsn1''; it is kept in pgext.health_events.';
   END IF;
   INSERT INTO pgext.health_breaker (one) VALUES (true) ON CONFLICT (one) DO NOTHING;

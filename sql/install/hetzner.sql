@@ -314,7 +314,7 @@ BEGIN
   END IF;
   IF $3 IS NULL OR pg_catalog.cardinality($3) = 0
      OR NOT ($3 <@ ARRAY['urgent', 'reconcile', 'normal']::pg_catalog.text[]) THEN
-    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE($3::pg_catalog.text, 'NULL')
+    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE(pg_catalog.left($3::pg_catalog.text, 64), 'NULL')
       USING ERRCODE = '22023', HINT = 'Pass e.g. ARRAY[''urgent'', ''reconcile'', ''normal''].';
   END IF;
   SELECT l.epoch INTO cur FROM pgext.worker_lease l FOR SHARE;
@@ -926,8 +926,8 @@ BEGIN
   IF $1 IS NULL THEN
     RAISE EXCEPTION 'hetzner_id must not be NULL' USING ERRCODE = '22004';
   END IF;
-  IF $2 IS NULL OR pg_catalog.btrim($2) = '' THEN
-    RAISE EXCEPTION 'keeping an orphan needs a reason' USING ERRCODE = '22023',
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.length($2) > 1000 THEN
+    RAISE EXCEPTION 'keeping an orphan needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
       HINT = 'Say why, e.g. ''build box of the ops team''; it is kept in pgext.server_orphans.';
   END IF;
   SELECT * INTO o FROM pgext.server_orphans y WHERE y.hetzner_id = $1 FOR UPDATE;

@@ -465,11 +465,11 @@ DECLARE
 BEGIN
   IF $2 IS NULL OR $2 NOT IN ('requested', 'creating', 'configuring', 'active', 'paused',
                               'deleting', 'deleted', 'failed') THEN
-    RAISE EXCEPTION 'unknown server state %', pg_catalog.quote_nullable($2) USING ERRCODE = '22023',
+    RAISE EXCEPTION 'unknown server state %', pg_catalog.quote_nullable(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
       HINT = 'States: requested, creating, configuring, active, paused, deleting, deleted, failed.';
   END IF;
-  IF $3 IS NULL OR pg_catalog.btrim($3) = '' THEN
-    RAISE EXCEPTION 'a manual transition needs a reason' USING ERRCODE = '22023',
+  IF $3 IS NULL OR pg_catalog.btrim($3) = '' OR pg_catalog.length($3) > 1000 THEN
+    RAISE EXCEPTION 'a manual transition needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
       HINT = 'Say why, e.g. ''verified in the Hetzner console''; it is kept in pgext.server_history.';
   END IF;
   PERFORM pgext.server_move($1, $2, $3, actor, at);
@@ -497,8 +497,8 @@ DECLARE
   s pgext.servers := pgext.server_lock($1);
 BEGIN
   PERFORM pgext.account_scope_check(s.account_id);
-  IF $2 IS NULL OR pg_catalog.btrim($2) = '' THEN
-    RAISE EXCEPTION 'deleting a server needs a reason' USING ERRCODE = '22023',
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.length($2) > 1000 THEN
+    RAISE EXCEPTION 'deleting a server needs a reason (1 to 1000 characters)' USING ERRCODE = '22023',
       HINT = 'Say why, e.g. ''customer closed the agent''; it is kept in pgext.server_history.';
   END IF;
   RETURN pgext.server_begin_delete($1, $2, pg_catalog.session_user(), pg_catalog.now());
@@ -555,8 +555,8 @@ DECLARE
   sid bigint;
   s pgext.servers;
 BEGIN
-  IF $1 IS NULL OR pg_catalog.btrim($1) = '' THEN
-    RAISE EXCEPTION 'worker must name the claimant' USING ERRCODE = '22023';
+  IF $1 IS NULL OR pg_catalog.btrim($1) = '' OR pg_catalog.length($1) > 200 THEN
+    RAISE EXCEPTION 'worker must name the claimant (1 to 200 characters)' USING ERRCODE = '22023';
   END IF;
   IF $2 IS NULL OR $2 < 1 OR $2 > 1000 THEN
     RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = '22023';
@@ -676,7 +676,7 @@ DECLARE
 BEGIN
   IF $2 IS NULL OR $2 NOT IN ('create', 'poll_action', 'lookup', 'power_off', 'power_on', 'delete',
                               'reboot', 'reset', 'configured') THEN
-    RAISE EXCEPTION 'unknown server action %', pg_catalog.quote_nullable($2) USING ERRCODE = '22023',
+    RAISE EXCEPTION 'unknown server action %', pg_catalog.quote_nullable(pg_catalog.left($2, 64)) USING ERRCODE = '22023',
       HINT = 'Actions: create, poll_action, lookup, power_off, power_on, delete, reboot, reset (claimed), configured.';
   END IF;
   IF $5 IS NULL THEN

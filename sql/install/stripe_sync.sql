@@ -397,9 +397,10 @@ BEGIN
   IF $2 IS NULL OR $2 < 1 OR $2 > 1000 THEN
     RAISE EXCEPTION 'limit must be between 1 and 1000' USING ERRCODE = '22023';
   END IF;
-  IF $3 IS NULL OR pg_catalog.cardinality($3) = 0 OR pg_catalog.array_position($3, NULL) IS NOT NULL
+  IF $3 IS NULL OR pg_catalog.array_ndims($3) <> 1 OR pg_catalog.cardinality($3) = 0
+     OR pg_catalog.array_position($3, NULL) IS NOT NULL
      OR NOT ($3 <@ ARRAY['urgent', 'reconcile', 'normal']::pg_catalog.text[]) THEN
-    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE($3::pg_catalog.text, 'NULL')
+    RAISE EXCEPTION 'classes must name some of urgent, reconcile, normal, not %', COALESCE(pg_catalog.left($3::pg_catalog.text, 64), 'NULL')
       USING ERRCODE = '22023', HINT = 'Pass e.g. ARRAY[''urgent'', ''reconcile''].';
   END IF;
   SELECT l.epoch INTO cur FROM pgext.worker_lease l FOR SHARE;
@@ -498,14 +499,14 @@ BEGIN
     END;
     IF pg_catalog.jsonb_typeof(parsed) IS DISTINCT FROM 'object'
        OR (parsed ? 'error' AND pg_catalog.jsonb_typeof(parsed -> 'error') <> 'object')
-       OR ($2 BETWEEN 200 AND 299 AND NOT (
+       OR ($2 BETWEEN 200 AND 299 AND NOT COALESCE(
              parsed ->> 'object' = 'list'
              AND pg_catalog.jsonb_typeof(parsed -> 'data') = 'array'
              AND pg_catalog.jsonb_typeof(parsed -> 'has_more') = 'boolean'
              -- more pages need the last id to continue from
              AND (NOT (parsed ->> 'has_more')::boolean
                   OR (pg_catalog.jsonb_array_length(parsed -> 'data') > 0
-                      AND (parsed -> 'data' -> -1 ->> 'id') ~ '^[A-Za-z0-9_]{1,255}$')))) THEN
+                      AND (parsed -> 'data' -> -1 ->> 'id') ~ '^[A-Za-z0-9_]{1,255}$')), false)) THEN
       code := 'malformed';
       resp := pg_catalog.jsonb_build_object('http_status', $2, 'error', pg_catalog.jsonb_build_object('code', 'malformed'));
     ELSE

@@ -103,7 +103,7 @@ BEGIN
   SELECT e.status INTO st FROM pgext.webhook_events e
    WHERE e.source = $1 AND e.event_id = $2 FOR UPDATE;
   IF NOT FOUND THEN
-    RAISE EXCEPTION 'webhook event %/% does not exist', $1, $2
+    RAISE EXCEPTION 'webhook event %/% does not exist', pg_catalog.left($1, 64), pg_catalog.left($2, 64)
       USING ERRCODE = 'P0002', HINT = 'List dead letters with: SELECT * FROM pgext.webhook_events WHERE status = ''dead''.';
   END IF;
   IF st NOT IN ('dead', 'pending') THEN
@@ -176,28 +176,45 @@ RETURNS void
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
   IF $1 IS NULL OR $1 !~ '^[a-z][a-z0-9_]{0,62}$' OR $1 = 'stripe' THEN
-    RAISE EXCEPTION 'invalid webhook source name %', pg_catalog.quote_nullable($1)
+    RAISE EXCEPTION 'invalid webhook source name %', pg_catalog.quote_nullable(pg_catalog.left($1, 64))
       USING ERRCODE = '22023', HINT = 'Use 1 to 63 characters of a-z, 0-9 and _, starting with a letter; ''stripe'' is built in.';
   END IF;
-  IF $2 IS NULL OR $2 = '' THEN
-    RAISE EXCEPTION 'secret_name must not be empty'
+  IF $2 IS NULL OR pg_catalog.btrim($2) = '' OR pg_catalog.octet_length($2) > 255 OR $2 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'secret_name must be a secret name (1 to 255 bytes, no control characters)'
       USING ERRCODE = '22023', HINT = 'Name the secret-store entry holding the signing secret, e.g. ''webhook:n8n''.';
   END IF;
+  IF pg_catalog.length($5) > 64 OR $5 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'prefix must be at most 64 characters, without control characters'
+      USING ERRCODE = '22023', HINT = 'The text before the signature, e.g. ''sha256=''; '''' for none.';
+  END IF;
+  IF pg_catalog.btrim($9) = '' OR pg_catalog.length($9) > 255 OR $9 ~ '[[:cntrl:]]'
+     OR pg_catalog.btrim($10) = '' OR pg_catalog.length($10) > 255 OR $10 ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'id_key and type_key must be JSON keys of 1 to 255 characters, without control characters'
+      USING ERRCODE = '22023', HINT = 'Name the payload''s top-level keys, e.g. ''id'' and ''type'' (NULL: these defaults).';
+  END IF;
   IF $3 IS NULL OR $3 NOT IN ('plain', 'timestamped') THEN
-    RAISE EXCEPTION 'invalid layout %', pg_catalog.quote_nullable($3)
+    RAISE EXCEPTION 'invalid layout %', pg_catalog.quote_nullable(pg_catalog.left($3, 64))
       USING ERRCODE = '22023', HINT = 'Use ''plain'' (<prefix><sig>) or ''timestamped'' (t=<unix>,<scheme>=<sig>).';
   END IF;
   IF $4 IS NULL OR $4 NOT IN ('hex', 'base64') THEN
-    RAISE EXCEPTION 'invalid encoding %', pg_catalog.quote_nullable($4)
+    RAISE EXCEPTION 'invalid encoding %', pg_catalog.quote_nullable(pg_catalog.left($4, 64))
       USING ERRCODE = '22023', HINT = 'Use ''hex'' or ''base64''.';
   END IF;
   IF $8 IS NULL OR $8 NOT IN ('sha256', 'sha512', 'sha1') THEN
-    RAISE EXCEPTION 'invalid algorithm %', pg_catalog.quote_nullable($8)
+    RAISE EXCEPTION 'invalid algorithm %', pg_catalog.quote_nullable(pg_catalog.left($8, 64))
       USING ERRCODE = '22023', HINT = 'Use ''sha256'', ''sha512'' or ''sha1''.';
   END IF;
   IF $7 IS NOT NULL AND $3 <> 'timestamped' THEN
     RAISE EXCEPTION 'a tolerance needs the ''timestamped'' layout'
       USING ERRCODE = '22023', HINT = 'Only timestamped signatures carry a time to check.';
+  END IF;
+  IF $6 IS NOT NULL AND ($6 !~ '^[A-Za-z0-9_-]{1,32}$' OR $6 = 't') THEN
+    RAISE EXCEPTION 'invalid scheme %', pg_catalog.quote_literal(pg_catalog.left($6, 64))
+      USING ERRCODE = '22023', HINT = 'Use 1 to 32 characters of A-Z, a-z, 0-9, _ and - (not ''t''), e.g. ''v1''.';
+  END IF;
+  IF $7 < interval '1 second' OR $7 > interval '1 day' THEN
+    RAISE EXCEPTION 'tolerance must be between 1 second and 1 day, not %', $7
+      USING ERRCODE = '22023', HINT = 'NULL uses pgext.webhook_tolerance.';
   END IF;
   INSERT INTO pgext.webhook_sources AS s (name, secret_name, layout, encoding, prefix, scheme,
                                           tolerance, algorithm, id_key, type_key)

@@ -3,6 +3,7 @@
  */
 #include "postgres.h"
 
+#include "mb/pg_wchar.h"
 #include "utils/timestamp.h"
 
 #include "common/args.h"
@@ -27,4 +28,17 @@ PgextExpiryArg(FunctionCallInfo fcinfo, int argno, TimestampTz now, bool show_va
 				 errhint("%s", hint)));
 	*expires = at;
 	return true;
+}
+
+/* A value clipped for an error message (see args.h); palloc'd. */
+char *
+PgextShownValue(const char *value)
+{
+	int			len = strlen(value);
+	int			cut;
+
+	if (len <= PGEXT_SHOWN_VALUE_MAX)
+		return pstrdup(value);
+	cut = pg_mbcliplen(value, len, PGEXT_SHOWN_VALUE_MAX);
+	return psprintf("%.*s...", cut, value);
 }

@@ -17,4 +17,12 @@
 extern bool PgextExpiryArg(FunctionCallInfo fcinfo, int argno, TimestampTz now, bool show_value,
 						   const char *hint, TimestampTz *expires);
 
+/*
+ * A caller's value as an error message may show it: at most
+ * PGEXT_SHOWN_VALUE_MAX bytes (cut at a character boundary) with "..." after
+ * a cut, so that a message never echoes a huge argument.
+ */
+#define PGEXT_SHOWN_VALUE_MAX 64
+extern char *PgextShownValue(const char *value);
+
 #endif							/* PGEXT_COMMON_ARGS_H */

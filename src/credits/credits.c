@@ -165,7 +165,7 @@ KindArg(FunctionCallInfo fcinfo, int argno)
 	if (*kind == '\0' || *p != '\0' || strlen(kind) > MAX_KIND_LEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid grant kind \"%s\"", kind),
+				 errmsg("invalid grant kind \"%s\"", PgextShownValue(kind)),
 				 errhint("A kind is 1 to %d characters of a-z, 0-9 and _, such as 'bonus' or 'purchase'.",
 						 MAX_KIND_LEN)));
 	if (strcmp(kind, "allocation") == 0)

@@ -59,7 +59,9 @@ credit_reserve(PG_FUNCTION_ARGS)
 	int64		amount = CreditAmountArg(fcinfo, 1, "amount");
 	text	   *key = CreditLabelArg(fcinfo, 2, "idempotency_key", true, MAX_KEY_LEN);
 	Interval   *ttl;
-	TimestampTz expires;
+	Interval	bound;
+	bool		far_out;
+	TimestampTz expires = 0;
 	AccountState st;
 	PriorEntry	prior;
 	Parts		parts;
@@ -72,10 +74,20 @@ credit_reserve(PG_FUNCTION_ARGS)
 				 errmsg("ttl must not be NULL"),
 				 errhint("Pass how long the hold may last, e.g. '15 minutes'.")));
 	ttl = PG_GETARG_INTERVAL_P(3);
-	expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
-													  TimestampTzGetDatum(now),
-													  IntervalPGetDatum(ttl)));
-	if (expires <= now || expires > now + 7 * USECS_PER_DAY)
+	/* a ttl far outside the bounds is refused before now + ttl can overflow */
+	bound.time = 0;
+	bound.day = 8;
+	bound.month = 0;
+	far_out = DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(ttl),
+												IntervalPGetDatum(&bound))) > 0;
+	bound.day = -8;
+	far_out = far_out || DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(ttl),
+														   IntervalPGetDatum(&bound))) < 0;
+	if (!far_out)
+		expires = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+														  TimestampTzGetDatum(now),
+														  IntervalPGetDatum(ttl)));
+	if (far_out || expires <= now || expires > now + 7 * USECS_PER_DAY)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("ttl must be positive and at most 7 days"),

@@ -141,12 +141,17 @@ MaskPrefix(void)
 	return GetDatabaseEncoding() == PG_UTF8 ? "\xe2\x80\xa6" : "...";
 }
 
-/* Validate and return the name argument (1..255 bytes). */
+/*
+ * Validate and return the name argument: 1..255 bytes, not only blanks, no
+ * control characters (names show in the audit, logs and messages).
+ */
 static text *
 NameArg(FunctionCallInfo fcinfo, int argno)
 {
 	text	   *name;
 	int			len;
+	const unsigned char *p;
+	bool		blank = true;
 
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -160,6 +165,22 @@ NameArg(FunctionCallInfo fcinfo, int argno)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("secret name must be 1 to %d bytes long, got %d",
 						SECRET_NAME_MAX_BYTES, len),
+				 errhint("Name secrets like 'stripe:api_key' or 'openai:api_key'.")));
+	p = (const unsigned char *) VARDATA_ANY(name);
+	for (int i = 0; i < len; i++)
+	{
+		if (p[i] < 0x20 || p[i] == 0x7f)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("secret name must not contain control characters"),
+					 errhint("Name secrets like 'stripe:api_key' or 'openai:api_key'.")));
+		if (p[i] != ' ')
+			blank = false;
+	}
+	if (blank)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("secret name must not be blank"),
 				 errhint("Name secrets like 'stripe:api_key' or 'openai:api_key'.")));
 	return name;
 }

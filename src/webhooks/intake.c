@@ -33,6 +33,8 @@
 #include "utils/timestamp.h"
 
 #include "accounts_scope.h"
+
+#include "common/args.h"
 #include "common/json.h"
 #include "common/result.h"
 #include "common/spi.h"
@@ -176,7 +178,7 @@ LoadSource(const char *source, SourceConfig *cfg)
 	if (PgextExec(&plan_source, &arg, NULL, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT), errhidestmt(true),
-				 errmsg("unknown webhook source \"%s\"", source),
+				 errmsg("unknown webhook source \"%s\"", PgextShownValue(source)),
 				 errhint("Use 'stripe', or configure the source with pgext.webhook_source_set().")));
 	cfg->secret_name = PgextGetText(0, 1);
 	cfg->timestamped = strcmp(PgextGetText(0, 2), "timestamped") == 0;

@@ -54,6 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "common/args.h"
 #include "common/preload.h"
 #include "common/wake.h"
 #include "health/poller.h"
@@ -939,7 +940,7 @@ worker_run_now(PG_FUNCTION_ARGS)
 	appendStringInfoString(&known, "housekeeping (every task that calls no API)");
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown worker task \"%s\"", name),
+			 errmsg("unknown worker task \"%s\"", PgextShownValue(name)),
 			 errhint("Known tasks: %s.", known.data)));
 	PG_RETURN_NULL();
 }
