@@ -106,6 +106,7 @@ INSERT INTO base VALUES
  ('pgext.account_set_credit_mode(uuid,text)', ARRAY[$$pg_temp.fx('acct')$$, $$'unlimited'$$]),
  ('pgext.account_set_stripe_customer(uuid,text)', ARRAY[$$pg_temp.fx('acct2')$$, $$'cus_badin_b'$$]),
  ('pgext.api_calls_retention(timestamptz)', '{now()}'),
+ ('pgext.current_account()', '{}'),
  ('pgext.billing_access(uuid,timestamptz)', ARRAY[$$pg_temp.fx('acct')$$, 'now()']),
  ('pgext.billing_expire_grace(timestamptz)', '{now()}'),
  ('pgext.credit_allocate(uuid,bigint,text,bigint,timestamptz)', ARRAY[$$pg_temp.fx('acct')$$, '100', $$'2026-11'$$, '50', $$now() + interval '30 days'$$]),
@@ -182,6 +183,7 @@ INSERT INTO base VALUES
    ARRAY[$$'badin_src2'$$, $$'webhook:badin'$$, $$'timestamped'$$, $$'hex'$$, $$''$$, $$'v1'$$, $$'5 minutes'$$, $$'sha256'$$, $$'id'$$, $$'type'$$]),
  ('pgext.worker_apis()', '{}'),
  ('pgext.worker_begin(text,timestamptz)', ARRAY[$$'badin worker 2'$$, 'now()']),
+ ('pgext.set_account(uuid)', ARRAY[$$pg_temp.fx('acct')$$]),
  ('pgext.worker_heartbeat(bigint,timestamptz)', ARRAY[$$pg_temp.fx('epoch')$$, 'now()']),
  ('pgext.worker_queue_depth(text)', ARRAY[$$'webhook_apply'$$]),
  ('pgext.worker_run_now(text)', ARRAY[$$'credit_sweep'$$]),
@@ -352,7 +354,9 @@ DECLARE
   args text[];
 BEGIN
   FOR f IN SELECT pf.fn, pf.argtypes, pf.argnames, bs.args FROM public_fn pf JOIN base bs USING (fn)
-            ORDER BY pf.fn::text LOOP
+            -- set_account last: its base case binds the whole (one) transaction
+            -- to an account, and a rolled-back savepoint keeps a binding
+            ORDER BY pf.fn = 'pgext.set_account(uuid)'::regprocedure, pf.fn::text LOOP
     r := pg_temp.run_case(f.fn, f.argtypes, f.args);
     INSERT INTO outcome VALUES (f.fn, 0, NULL, 'base', r[1], r[2]);
     FOR i IN 1 .. coalesce(cardinality(f.argtypes), 0) LOOP

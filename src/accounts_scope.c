@@ -274,22 +274,22 @@ set_account(PG_FUNCTION_ARGS)
 				 errhint("Pass the uuid returned by pgext.account_create(); a binding ends with its transaction.")));
 	arg = PG_GETARG_DATUM(0);
 	account = DatumGetUUIDP(arg);
+	if (cur != NULL && memcmp(cur->data, account->data, UUID_LEN) == 0)
+		PG_RETURN_UUID_P(account);
+
+	/* an unknown account is PX001 whether or not the transaction is bound */
+	SPI_connect();
+	if (PgextExec(&plan_account_exists, &arg, NULL, 1) != 1)
+		AccountNotFound(arg);
+	SPI_finish();
+
 	if (cur != NULL)
-	{
-		if (memcmp(cur->data, account->data, UUID_LEN) == 0)
-			PG_RETURN_UUID_P(account);
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("a transaction acts for one account"),
 				 errdetail("This transaction is already bound to account %s.", UuidText(cur)),
 				 errhint("Commit or roll back, then bind the next transaction to account %s.",
 						 UuidText(account))));
-	}
-
-	SPI_connect();
-	if (PgextExec(&plan_account_exists, &arg, NULL, 1) != 1)
-		AccountNotFound(arg);
-	SPI_finish();
 
 	memcpy(bound_account.data, account->data, UUID_LEN);
 	bound_lxid = MyProc->lxid;
