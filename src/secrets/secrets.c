@@ -90,10 +90,12 @@ static PgextPlan plan_delete_platform = {
  * is used for both bounds.
  */
 static PgextPlan plan_rewrap_chunk = {
-	"SELECT id, account_id, name, key_version, sealed, expires_at FROM pgext.secrets "
-	"WHERE key_version >= $1 AND key_version <= $2 AND (key_version, id) > ($3, $4) "
-	"ORDER BY key_version, id LIMIT $5 FOR UPDATE SKIP LOCKED",
-	5, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID}
+	"SELECT s.id, s.account_id, s.name, s.key_version, s.sealed, s.expires_at, k.salt "
+	"FROM pgext.secrets s LEFT JOIN pgext.secret_account_keys k ON k.account_id = s.account_id "
+	"WHERE s.key_version >= $1 AND s.key_version <= $2 AND (s.key_version, s.id) > ($3, $4) "
+	"AND ($6 OR (s.account_id IS NOT NULL AND pg_catalog.get_byte(s.sealed, 0) = 1)) "
+	"ORDER BY s.key_version, s.id LIMIT $5 FOR UPDATE OF s SKIP LOCKED",
+	6, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID, BOOLOID}
 };
 static PgextPlan plan_pgcrypto_schema = {
 	"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
@@ -458,10 +460,14 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 	SPI_connect();
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgext secret_rewrap row",
 									ALLOCSET_DEFAULT_SIZES);
-	for (range = 0; range < 2 && done < batch; range++)
+	/*
+	 * Ranges: versions below the target, above it, then account rows of the
+	 * target version still in format 0x01 (written by 1.0), which get a salt.
+	 */
+	for (range = 0; range < 3 && done < batch; range++)
 	{
-		int32		lo = range == 0 ? 1 : target + 1;
-		int32		hi = range == 0 ? target - 1 : PG_INT32_MAX;
+		int32		lo = range == 0 ? 1 : range == 1 ? target + 1 : target;
+		int32		hi = range == 0 ? target - 1 : range == 1 ? PG_INT32_MAX : target;
 		int32		last_version = 0;
 		pg_uuid_t	last_id;
 
@@ -478,7 +484,7 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 			n = PgextExec(&plan_rewrap_chunk,
 						  (Datum[]) {Int32GetDatum(lo), Int32GetDatum(hi),
 						  Int32GetDatum(last_version), UUIDPGetDatum(&last_id),
-						  Int32GetDatum(want)},
+						  Int32GetDatum(want), BoolGetDatum(range < 2)},
 						  NULL, 0);
 			rows = SPI_tuptable;
 			for (i = 0; i < n; i++)
