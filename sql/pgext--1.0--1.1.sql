@@ -16,11 +16,11 @@
 \echo Use "ALTER EXTENSION pgext UPDATE TO '1.1'" to load this file. \quit
 
 ------------------------------------------------------------------------------
--- 1.1: Data rights (GDPR) (branch gdpr): per-account key salts for secrets
--- (format 0x02), pgext.account_export / pgext.account_forget, forgotten
--- accounts refused by server_request, the ledger's sanctioned strip.
--- (Secrets written by 1.0 stay format 0x01 until pgext.secret_rewrap()
--- reseals them with their account's salt.)
+-- 1.1: Data rights (GDPR) (branch gdpr): per-account key salts for
+-- secrets (format 0x02), pgext.account_export / pgext.account_forget,
+-- forgotten accounts refused by server_request, the ledger's sanctioned
+-- strip.  Secrets written by 1.0 stay format 0x01 (still readable) until
+-- pgext.secret_rewrap() reseals them with their account's salt.
 ------------------------------------------------------------------------------
 
 -- Per-account key material: each account's secrets are sealed (format 0x02)
@@ -292,7 +292,11 @@ $$;
 --     reservation keys, lot period keys, access grant reasons): the reason
 --     dropped, keys replaced by pgext.forget_hash (still unique; an auditor
 --     holding a key can hash it to find its row);
---   external_id: replaced by pgext.forget_hash(external_id).
+--   servers: live ones deleted (see below); user_data dropped from their
+--     specs, provision keys hashed; server_history kept (state changes);
+--   external_id: replaced by pgext.forget_hash(external_id); the Stripe
+--     customer id is kept (a pseudonymous key the books and late Stripe
+--     events need; erase the customer at Stripe too).
 -- Servers that are still live refuse the call (55000) unless force, which
 -- deletes them through pgext.server_delete (the state machine).  Idempotent:
 -- a second call changes nothing and returns the first summary with
@@ -306,6 +310,7 @@ DECLARE
   live integer;
   srv bigint;
   n_servers integer := 0;
+  n_specs integer;
   n_secrets integer;
   n_salt integer;
   n_audit integer;
@@ -354,6 +359,14 @@ BEGIN
     PERFORM pgext.server_delete(srv, 'account forgotten (pgext.account_forget)');
     n_servers := n_servers + 1;
   END LOOP;
+  -- caller-chosen content of its servers: the cloud-init user_data (no
+  -- longer needed: they are deleted, never created again) and the
+  -- provision key (hashed; the Hetzner name was derived from it already)
+  UPDATE pgext.servers x
+     SET spec = x.spec - 'user_data', provision_key = pgext.forget_hash(x.provision_key)
+   WHERE x.account_id = $1
+     AND (x.spec ? 'user_data' OR x.provision_key IS DISTINCT FROM pgext.forget_hash(x.provision_key));
+  GET DIAGNOSTICS n_specs = ROW_COUNT;
 
   -- the record first: the ledger's append-only trigger admits the strip
   -- below only for a forgotten account
@@ -415,6 +428,7 @@ BEGIN
     'already', false,
     'forced', $2,
     'servers_marked_for_deletion', n_servers,
+    'servers_stripped', n_specs,
     'secrets_deleted', n_secrets,
     'key_salt_deleted', n_salt > 0,
     'secret_audit_names_stripped', n_audit,

@@ -142,7 +142,11 @@ $$;
 --     reservation keys, lot period keys, access grant reasons): the reason
 --     dropped, keys replaced by pgext.forget_hash (still unique; an auditor
 --     holding a key can hash it to find its row);
---   external_id: replaced by pgext.forget_hash(external_id).
+--   servers: live ones deleted (see below); user_data dropped from their
+--     specs, provision keys hashed; server_history kept (state changes);
+--   external_id: replaced by pgext.forget_hash(external_id); the Stripe
+--     customer id is kept (a pseudonymous key the books and late Stripe
+--     events need; erase the customer at Stripe too).
 -- Servers that are still live refuse the call (55000) unless force, which
 -- deletes them through pgext.server_delete (the state machine).  Idempotent:
 -- a second call changes nothing and returns the first summary with
@@ -156,6 +160,7 @@ DECLARE
   live integer;
   srv bigint;
   n_servers integer := 0;
+  n_specs integer;
   n_secrets integer;
   n_salt integer;
   n_audit integer;
@@ -204,6 +209,14 @@ BEGIN
     PERFORM pgext.server_delete(srv, 'account forgotten (pgext.account_forget)');
     n_servers := n_servers + 1;
   END LOOP;
+  -- caller-chosen content of its servers: the cloud-init user_data (no
+  -- longer needed: they are deleted, never created again) and the
+  -- provision key (hashed; the Hetzner name was derived from it already)
+  UPDATE pgext.servers x
+     SET spec = x.spec - 'user_data', provision_key = pgext.forget_hash(x.provision_key)
+   WHERE x.account_id = $1
+     AND (x.spec ? 'user_data' OR x.provision_key IS DISTINCT FROM pgext.forget_hash(x.provision_key));
+  GET DIAGNOSTICS n_specs = ROW_COUNT;
 
   -- the record first: the ledger's append-only trigger admits the strip
   -- below only for a forgotten account
@@ -265,6 +278,7 @@ BEGIN
     'already', false,
     'forced', $2,
     'servers_marked_for_deletion', n_servers,
+    'servers_stripped', n_specs,
     'secrets_deleted', n_secrets,
     'key_salt_deleted', n_salt > 0,
     'secret_audit_names_stripped', n_audit,
