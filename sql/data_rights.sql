@@ -17,6 +17,22 @@ SELECT pgext.stripe_price_set('price_pro', 'subscription', 1000, 500);
 SELECT pgext.account_create('acme') AS acme, pgext.account_create('bystander') AS other \gset
 \set legacy '0ddba11a-0000-4000-8000-000000000001'
 INSERT INTO pgext.accounts (id, external_id) VALUES (:'legacy', 'legacy-tenant');
+-- run a statement; show its SQLSTATE, message and hint with account uuids named
+CREATE TEMP TABLE names (id uuid, label text);
+INSERT INTO names VALUES (:'acme', '<acme>'), (:'other', '<other>');
+CREATE FUNCTION pg_temp.try(stmt text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE m text; h text; n record;
+BEGIN
+  EXECUTE stmt;
+  RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS h = PG_EXCEPTION_HINT;
+  m := SQLSTATE || ': ' || SQLERRM || CASE WHEN h <> '' THEN ' (HINT: ' || h || ')' ELSE '' END;
+  FOR n IN SELECT * FROM names LOOP
+    m := replace(m, n.id::text, n.label);
+  END LOOP;
+  RETURN m;
+END $$;
 
 -- 1. Secrets: account secrets are sealed in format 0x02 with a salt created
 -- on the account's first secret_set; platform secrets stay 0x01
@@ -35,7 +51,7 @@ SELECT pgext.secret_set('mail:password', 'acme-mail-password-value', :'acme') IS
 SELECT salt = :'acme_salt' AS same_salt FROM pgext.secret_account_keys WHERE account_id = :'acme';
 -- the salt is part of the key: another salt, and the value no longer opens
 UPDATE pgext.secret_account_keys SET salt = '\x00'::bytea || substr(salt, 2) WHERE account_id = :'other';
-SELECT pgext.secret_get('openai:api_key', :'other');
+SELECT pg_temp.try(format('SELECT pgext.secret_get(%L, %L)', 'openai:api_key', :'other'));
 -- storing the value again seals it with the salt as it is now
 SELECT pgext.secret_delete('openai:api_key', :'other');
 SELECT pgext.secret_set('openai:api_key', 'sk-bystander-plaintext-0123456789', :'other') IS NOT NULL AS stored;
@@ -68,6 +84,7 @@ UPDATE pgext.stripe_subscriptions SET current_period_end = '2099-01-01' WHERE id
 SELECT (pgext.credit_grant(:'acme', 500, 'signup-bonus-for-alice@example.com')).status;
 SELECT (pgext.credit_deduct(:'acme', 30, 'chat-42', 'answer to alice@example.com')).status;
 SELECT (pgext.credit_reserve(:'acme', 20, 'job-alice-1')).id AS res \gset
+SELECT (pgext.credit_grant(:'other', 10, 'other-grant')).status;
 SELECT (pgext.credit_deduct(:'other', 1, 'other-1')).status;
 SELECT pgext.credit_balance(:'acme') AS balance;
 SELECT pgext.server_request(:'acme', 'acme-agent-1', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"],"user_data":"#!/bin/sh\necho alice\n"}') AS srv \gset
@@ -77,7 +94,7 @@ INSERT INTO pgext.api_calls (at, api, method, path, http_status, server_id)
 VALUES ('2026-01-02', 'hetzner', 'POST', '/v1/servers', 201, :srv);
 INSERT INTO pgext.outbox (account_id, kind, server_id, detail)
 VALUES (:'acme', 'server_active', :srv, 'hello alice');
-SELECT pgext.access_grant(:'acme', '2099-01-01', 'support ticket of alice') IS NOT NULL AS granted;
+SELECT pgext.access_grant(:'acme', now() + interval '30 days', 'support ticket of alice') IS NOT NULL AS granted;
 SELECT pgext.secret_audit_flush() > 0 AS flushed;
 
 -- 4. account_export: everything, in one document with stable keys
@@ -121,9 +138,7 @@ SELECT pgext.account_export('00000000-0000-4000-8000-000000000000');
 SELECT pgext.account_forget(NULL);
 SELECT pgext.account_forget(:'acme', NULL);
 SELECT pgext.account_forget('00000000-0000-4000-8000-000000000000');
-\set VERBOSITY default
-SELECT pgext.account_forget(:'acme');
-\set VERBOSITY terse
+SELECT pg_temp.try(format('SELECT pgext.account_forget(%L)', :'acme'));
 SELECT count(*) AS forgets, (SELECT external_id FROM pgext.accounts WHERE id = :'acme') AS still
   FROM pgext.account_forgets;
 -- keep a copy of a sealed value and of the ledger sum, to check after
@@ -166,7 +181,8 @@ SELECT * FROM pgext.credit_audit();
 SELECT pgext.credit_balance(:'acme') AS balance;
 -- the ledger is still append-only for everything else
 UPDATE pgext.credit_ledger SET amount = amount + 1 WHERE account_id = :'acme' AND op = 'deduct';
-UPDATE pgext.credit_ledger SET reason = 'x' WHERE account_id = :'other';
+UPDATE pgext.credit_ledger SET reason = 'x' WHERE account_id = :'acme' AND op = 'deduct';
+UPDATE pgext.credit_ledger SET idempotency_key = 'other' WHERE account_id = :'acme' AND op = 'deduct';
 DELETE FROM pgext.credit_ledger WHERE account_id = :'acme';
 -- a redelivered event is still a duplicate
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a01","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_a1","object":"checkout.session","mode":"subscription","payment_status":"paid","client_reference_id":"acme","customer":"cus_acme","subscription":"sub_acme","customer_details":{"email":"ceo@acme.example"}}}}$b$, 't=1767225600,v1=58e83db901cdd56037882da2beb9384c6534fd307a4bb558b58eb37dfeb30743', pg_catalog.to_timestamp(1767225600));
@@ -180,7 +196,7 @@ DELETE FROM pgext.webhook_events WHERE event_id = 'evt_late';
 
 -- 7. crypto-shred: the copied ciphertext, put back, no longer decrypts
 INSERT INTO pgext.secrets SELECT * FROM copied;
-SELECT pgext.secret_get('openai:api_key', :'acme');
+SELECT pg_temp.try(format('SELECT pgext.secret_get(%L, %L)', 'openai:api_key', :'acme'));
 DELETE FROM pgext.secrets WHERE account_id = :'acme';
 -- and the bystander is untouched
 SELECT pgext.secret_get('openai:api_key', :'other');
@@ -204,13 +220,15 @@ SELECT d#>>'{account,external_id}' LIKE 'forgotten:%' AS hashed,
   FROM (SELECT :'doc'::jsonb AS d) x;
 
 -- 10. a forgotten account takes no new business (55000)
-SELECT pgext.credit_grant(:'acme', 1, 'again');
-SELECT pgext.credit_deduct(:'acme', 1, 'again');
-SELECT pgext.credit_deduct(:'acme', 1);
-SELECT pgext.credit_reserve(:'acme', 1, 'again');
-SELECT pgext.credit_allocate(:'acme', 1, 'period-x');
-SELECT pgext.server_request(:'acme', 'acme-agent-2', '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"]}');
-SELECT pgext.secret_set('new', 'value-after-forget', :'acme');
+SELECT pg_temp.try(stmt) FROM (VALUES
+  (format('SELECT pgext.credit_grant(%L, 1, %L)', :'acme', 'again')),
+  (format('SELECT pgext.credit_deduct(%L, 1, %L)', :'acme', 'again')),
+  (format('SELECT pgext.credit_deduct(%L, 1)', :'acme')),
+  (format('SELECT pgext.credit_reserve(%L, 1, %L)', :'acme', 'again')),
+  (format('SELECT pgext.credit_allocate(%L, 1, %L)', :'acme', 'period-x')),
+  (format('SELECT pgext.server_request(%L, %L, %L)', :'acme', 'acme-agent-2',
+          '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"]}')),
+  (format('SELECT pgext.secret_set(%L, %L, %L)', 'new', 'value-after-forget', :'acme'))) v(stmt);
 -- settling a hold made before still works
 SELECT (pgext.credit_release(:res)).status;
 SELECT * FROM pgext.credit_audit();
