@@ -241,3 +241,7 @@ SELECT has_function_privilege('pgext_app', 'pgext.account_export(uuid)', 'EXECUT
        has_function_privilege('pgext_app', 'pgext.account_forget(uuid, boolean)', 'EXECUTE') AS app_forget,
        has_function_privilege('pgext_admin', 'pgext.account_forget(uuid, boolean)', 'EXECUTE') AS admin_forget,
        has_function_privilege('public', 'pgext.account_export(uuid)', 'EXECUTE') AS public_export;
+
+-- leave a fresh extension behind for the tests that follow
+BEGIN; SET LOCAL pgext.confirm_drop = on; DROP EXTENSION pgext CASCADE; COMMIT;
+CREATE EXTENSION pgext;
