@@ -8,12 +8,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
 #include "accounts.h"
@@ -76,6 +78,23 @@ AccountArg(FunctionCallInfo fcinfo, int argno)
 				 errmsg("account must not be NULL"),
 				 errhint("Pass the uuid returned by pgext.account_create().")));
 	return PG_GETARG_DATUM(argno);
+}
+
+/*
+ * Whether the installed schema has the data rights tables (1.1:
+ * pgext.account_forgets and pgext.secret_account_keys).  The library is
+ * shared by every installed version: between installing a new library and
+ * ALTER EXTENSION pgext UPDATE, a 1.0 schema runs this code, and statements
+ * naming the new tables must not be used then.  Two syscache lookups.
+ */
+bool
+AccountDataRightsInstalled(void)
+{
+	Oid			nsp = get_namespace_oid("pgext", true);
+
+	return OidIsValid(nsp) &&
+		OidIsValid(get_relname_relid("account_forgets", nsp)) &&
+		OidIsValid(get_relname_relid("secret_account_keys", nsp));
 }
 
 /* Raise the "account does not exist" error. */

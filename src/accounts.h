@@ -11,6 +11,12 @@
 /* Fetch a required account uuid argument (errors on NULL). */
 extern Datum AccountArg(FunctionCallInfo fcinfo, int argno);
 
+/*
+ * Whether the schema has the 1.1 data rights tables (account_forgets,
+ * secret_account_keys); false on a 1.0 schema not yet updated.
+ */
+extern bool AccountDataRightsInstalled(void);
+
 /* Raise the "account does not exist" error. */
 extern void AccountNotFound(Datum account) pg_attribute_noreturn();
 

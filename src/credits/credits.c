@@ -74,6 +74,20 @@ static PgextPlan plan_deduct_fast = {
 	" SELECT d.balance, i.id FROM d LEFT JOIN i ON true",
 	4, {UUIDOID, INT8OID, TEXTOID, TEXTOID}
 };
+/* The same on a 1.0 schema (no pgext.account_forgets yet). */
+static PgextPlan plan_deduct_fast_v10 = {
+	"WITH d AS ("
+	" UPDATE pgext.accounts SET balance = balance - $2"
+	" WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2"
+	" RETURNING balance),"
+	" i AS ("
+	" INSERT INTO pgext.credit_ledger"
+	" (account_id, op, amount, delta, balance_after, idempotency_key, reason)"
+	" SELECT $1, 'deduct', $2, -$2, d.balance, $3, $4 FROM d"
+	" ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING id)"
+	" SELECT d.balance, i.id FROM d LEFT JOIN i ON true",
+	4, {UUIDOID, INT8OID, TEXTOID, TEXTOID}
+};
 static PgextPlan plan_lot_insert = {
 	"INSERT INTO pgext.credit_lots (account_id, kind, amount, remaining, expires_at, "
 	"period_key, rollover_cap) VALUES ($1, $2, $3, $3, $4, $5, $6) RETURNING id",
@@ -426,7 +440,8 @@ credit_deduct(PG_FUNCTION_ARGS)
 	 * that is already taken (a retry) undoes the decrement and answers from
 	 * the first entry.
 	 */
-	if (PgextExec(&plan_deduct_fast, values, nulls, 1) == 1)
+	if (PgextExec(AccountDataRightsInstalled() ? &plan_deduct_fast : &plan_deduct_fast_v10,
+				  values, nulls, 1) == 1)
 	{
 		int64		balance = PgextGetInt64(0, 1, 0);
 

@@ -42,6 +42,7 @@
 #include "utils/acl.h"
 #include "utils/timestamp.h"
 
+#include "accounts.h"
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/guard.h"
@@ -95,6 +96,14 @@ static PgextPlan plan_rewrap_chunk = {
 	"WHERE s.key_version >= $1 AND s.key_version <= $2 AND (s.key_version, s.id) > ($3, $4) "
 	"AND ($6 OR (s.account_id IS NOT NULL AND pg_catalog.get_byte(s.sealed, 0) = 1)) "
 	"ORDER BY s.key_version, s.id LIMIT $5 FOR UPDATE OF s SKIP LOCKED",
+	6, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID, BOOLOID}
+};
+/* The same on a 1.0 schema (no salts yet: ranges 0 and 1 only). */
+static PgextPlan plan_rewrap_chunk_v10 = {
+	"SELECT id, account_id, name, key_version, sealed, expires_at, NULL::pg_catalog.bytea "
+	"FROM pgext.secrets "
+	"WHERE key_version >= $1 AND key_version <= $2 AND (key_version, id) > ($3, $4) AND $6 "
+	"ORDER BY key_version, id LIMIT $5 FOR UPDATE SKIP LOCKED",
 	6, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID, BOOLOID}
 };
 static PgextPlan plan_pgcrypto_schema = {
@@ -441,6 +450,7 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 	int32		done = 0;
 	int32		skipped = 0;
 	int			range;
+	bool		salted;
 	MemoryContext row_cxt;
 
 	KeyringRequire();
@@ -456,6 +466,7 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 				 errmsg("batch must be between 1 and %d secrets, got %d", REWRAP_BATCH_MAX, batch),
 				 errhint("Call pgext.secret_rewrap() (1000 rows) repeatedly until it returns 0; each call is one transaction.")));
 	target = KeyringEncryptVersion();
+	salted = AccountDataRightsInstalled();
 
 	SPI_connect();
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgext secret_rewrap row",
@@ -481,7 +492,7 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 			uint64		i;
 			SPITupleTable *rows;
 
-			n = PgextExec(&plan_rewrap_chunk,
+			n = PgextExec(salted ? &plan_rewrap_chunk : &plan_rewrap_chunk_v10,
 						  (Datum[]) {Int32GetDatum(lo), Int32GetDatum(hi),
 						  Int32GetDatum(last_version), UUIDPGetDatum(&last_id),
 						  Int32GetDatum(want), BoolGetDatum(range < 2)},

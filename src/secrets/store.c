@@ -512,13 +512,18 @@ RandomUuid(pg_uuid_t *id)
  * The salt of an account (KEYRING_SALT_BYTES, palloc'd), created with
  * RAND_bytes on its first secret.  The account row must already be locked
  * FOR KEY SHARE (account_forget locks it FOR UPDATE, so the two never
- * interleave).  A forgotten account gets no new salt: 55000.  SPI connected.
+ * interleave).  A forgotten account gets no new salt: 55000.  NULL on a 1.0
+ * schema not yet updated (no pgext.secret_account_keys: seal as 0x01, which
+ * secret_rewrap upgrades later).  SPI connected.
  */
 uint8 *
 SecretAccountSalt(const pg_uuid_t *account)
 {
 	Datum		acc = UUIDPGetDatum((pg_uuid_t *) account);
 	int			attempt;
+
+	if (!AccountDataRightsInstalled())
+		return NULL;
 
 	for (attempt = 0; attempt < 2; attempt++)
 	{
