@@ -14,7 +14,12 @@
  * version, HKDF-Expand(root, "pgext/secrets/aes-256-gcm" || version ||
  * account flag || account uuid): GCM's random-nonce limit (2^32 messages per
  * key) applies per account, and a key for one tenant says nothing about
- * another's.  Account keys are cached per backend.
+ * another's (format 0x01: platform secrets and account secrets written by
+ * 1.0).  Since 1.1 an account's secrets are sealed in format 0x02 with
+ * HKDF-SHA256(root, salt = the account's random salt from
+ * pgext.secret_account_keys, info = "pgext secret account key" || account
+ * uuid): deleting the salt (account_forget) destroys the key for good.
+ * Account keys are cached per backend, keyed by (version, account, salt).
  *
  * Key material lives in anonymous private mappings that are excluded from
  * core dumps (MADV_DONTDUMP), locked in RAM (mlock) when the memlock limit

@@ -3,7 +3,8 @@
  *
  * A secret is (account or NULL for the platform, name) -> value.  The value
  * is sealed with AES-256-GCM (box.c) under the newest master key
- * version (keyring.c) before anything is written, so pgext.secrets, WAL and
+ * version (keyring.c; account secrets also with the account's salt, format
+ * 0x02) before anything is written, so pgext.secrets, WAL and
  * backups only ever hold ciphertext.  The sealed value is bound to its row
  * (id, account, name, expiry, key version) through the AAD, so copying it to
  * another row fails loudly instead of decrypting.
