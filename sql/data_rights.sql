@@ -228,7 +228,9 @@ SELECT pg_temp.try(stmt) FROM (VALUES
   (format('SELECT pgext.credit_allocate(%L, 1, %L)', :'acme', 'period-x')),
   (format('SELECT pgext.server_request(%L, %L, %L)', :'acme', 'acme-agent-2',
           '{"server_type":"cx22","image":"ubuntu-24.04","locations":["fsn1"]}')),
-  (format('SELECT pgext.secret_set(%L, %L, %L)', 'new', 'value-after-forget', :'acme'))) v(stmt);
+  (format('SELECT pgext.secret_set(%L, %L, %L)', 'new', 'value-after-forget', :'acme')),
+  -- the prefix is the mark of a forgotten account: no new account may carry it
+  ('SELECT pgext.account_create(''forgotten:x'')')) v(stmt);
 -- settling a hold made before still works
 SELECT (pgext.credit_release(:res)).status;
 SELECT * FROM pgext.credit_audit();

@@ -221,6 +221,14 @@ account_create(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("external_id must be 1 to 255 bytes long")));
+	/* the mark of a forgotten account (pgext.account_forget), see accounts.h */
+	if (VARSIZE_ANY_EXHDR(external_id) >= (int) strlen(ACCOUNT_FORGOTTEN_PREFIX) &&
+		memcmp(VARDATA_ANY(external_id), ACCOUNT_FORGOTTEN_PREFIX,
+			   strlen(ACCOUNT_FORGOTTEN_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_id must not start with \"%s\"", ACCOUNT_FORGOTTEN_PREFIX),
+				 errhint("That prefix marks accounts erased by pgext.account_forget().")));
 	mode = CheckCreditMode(fcinfo, 1);
 
 	values[0] = PointerGetDatum(external_id);

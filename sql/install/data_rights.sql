@@ -4,9 +4,11 @@
 
 -- One row per forgotten account: when, by whom, the hash that replaced its
 -- external id, and what pgext.account_forget deleted or stripped (summary).
--- A row here also marks the account as closed for new business: credit
--- grants, allocations, deductions and reservations, server_request and
--- secret_set refuse it (55000).
+-- A forgotten account takes no new business (55000): server_request and
+-- secret_set check this table after locking the account row; the credit
+-- calls read the mark the forget leaves in that row itself (external_id
+-- 'forgotten:...', a prefix account_create refuses), which READ COMMITTED
+-- re-reads when they waited for the forget's lock.
 CREATE TABLE pgext.account_forgets (
   account_id       uuid PRIMARY KEY REFERENCES pgext.accounts (id),
   forgotten_at     timestamptz NOT NULL DEFAULT pg_catalog.now(),

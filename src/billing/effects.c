@@ -27,7 +27,6 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
-#include "accounts.h"
 #include "billing/billing.h"
 #include "common/json.h"
 #include "common/spi.h"
@@ -100,21 +99,14 @@ static PgextPlan plan_purchase = {
  */
 static PgextPlan plan_grant = {
 	"SELECT (r).status FROM (SELECT pgext.credit_grant($1, $2, $3, 'purchase') AS r "
-	"WHERE NOT EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = $1)) s",
+	"WHERE NOT EXISTS (SELECT 1 FROM pgext.accounts a WHERE a.id = $1 "
+	"AND pg_catalog.starts_with(a.external_id, 'forgotten:'))) s",
 	3, {UUIDOID, INT8OID, TEXTOID}
 };
 static PgextPlan plan_allocate = {
 	"SELECT (r).status FROM (SELECT pgext.credit_allocate($1, $2, $3, $4, NULL) AS r "
-	"WHERE NOT EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = $1)) s",
-	4, {UUIDOID, INT8OID, TEXTOID, INT8OID}
-};
-/* The same on a 1.0 schema (no pgext.account_forgets yet). */
-static PgextPlan plan_grant_v10 = {
-	"SELECT (r).status FROM (SELECT pgext.credit_grant($1, $2, $3, 'purchase') AS r) s",
-	3, {UUIDOID, INT8OID, TEXTOID}
-};
-static PgextPlan plan_allocate_v10 = {
-	"SELECT (r).status FROM (SELECT pgext.credit_allocate($1, $2, $3, $4, NULL) AS r) s",
+	"WHERE NOT EXISTS (SELECT 1 FROM pgext.accounts a WHERE a.id = $1 "
+	"AND pg_catalog.starts_with(a.external_id, 'forgotten:'))) s",
 	4, {UUIDOID, INT8OID, TEXTOID, INT8OID}
 };
 static PgextPlan plan_sub_stub = {
@@ -422,7 +414,7 @@ ApplyCheckout(const char *event_id, JsonbContainer *cs)
 				  customer ? CStringGetTextDatum(customer) : (Datum) 0},
 			  customer ? NULL : "      n", 0);
 	if (credits > 0)
-		PgextExec(AccountDataRightsInstalled() ? &plan_grant : &plan_grant_v10, (Datum[]) {account, Int64GetDatum(credits),
+		PgextExec(&plan_grant, (Datum[]) {account, Int64GetDatum(credits),
 					  CStringGetTextDatum(psprintf("stripe:%s", id))}, NULL, 0);
 	return "applied";
 }
@@ -654,7 +646,7 @@ ApplyInvoicePaid(const char *event_id, TimestampTz created, JsonbContainer *inv)
 		v[1] = Int64GetDatum(credits[i]);
 		v[2] = CStringGetTextDatum(keys[i]);
 		v[3] = Int64GetDatum(caps[i]);
-		PgextExec(AccountDataRightsInstalled() ? &plan_allocate : &plan_allocate_v10, v, has_cap[i] ? NULL : "   n", 0);
+		PgextExec(&plan_allocate, v, has_cap[i] ? NULL : "   n", 0);
 	}
 	if (sub != NULL)
 		PgextExec(&plan_clear_grace, (Datum[]) {CStringGetTextDatum(sub), TimestampTzGetDatum(created)},

@@ -64,21 +64,7 @@ static PgextPlan plan_deduct_fast = {
 	"WITH d AS ("
 	" UPDATE pgext.accounts SET balance = balance - $2"
 	" WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2"
-	" AND NOT EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = $1)"
-	" RETURNING balance),"
-	" i AS ("
-	" INSERT INTO pgext.credit_ledger"
-	" (account_id, op, amount, delta, balance_after, idempotency_key, reason)"
-	" SELECT $1, 'deduct', $2, -$2, d.balance, $3, $4 FROM d"
-	" ON CONFLICT (account_id, idempotency_key) DO NOTHING RETURNING id)"
-	" SELECT d.balance, i.id FROM d LEFT JOIN i ON true",
-	4, {UUIDOID, INT8OID, TEXTOID, TEXTOID}
-};
-/* The same on a 1.0 schema (no pgext.account_forgets yet). */
-static PgextPlan plan_deduct_fast_v10 = {
-	"WITH d AS ("
-	" UPDATE pgext.accounts SET balance = balance - $2"
-	" WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2"
+	" AND NOT pg_catalog.starts_with(external_id, 'forgotten:')"
 	" RETURNING balance),"
 	" i AS ("
 	" INSERT INTO pgext.credit_ledger"
@@ -440,8 +426,7 @@ credit_deduct(PG_FUNCTION_ARGS)
 	 * that is already taken (a retry) undoes the decrement and answers from
 	 * the first entry.
 	 */
-	if (PgextExec(AccountDataRightsInstalled() ? &plan_deduct_fast : &plan_deduct_fast_v10,
-				  values, nulls, 1) == 1)
+	if (PgextExec(&plan_deduct_fast, values, nulls, 1) == 1)
 	{
 		int64		balance = PgextGetInt64(0, 1, 0);
 

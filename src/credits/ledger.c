@@ -18,25 +18,15 @@
 #include "common/spi.h"
 #include "credits/ledger.h"
 
-/* With the data rights tables (1.1), and without them (a 1.0 schema). */
+/* forgotten: the mark pgext.account_forget leaves in the row (accounts.h) */
 static PgextPlan plan_lock_account = {
-	"SELECT a.credit_mode, a.balance, a.lot_credits, "
-	"EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = a.id) "
-	"FROM pgext.accounts a WHERE a.id = $1 FOR UPDATE OF a",
-	1, {UUIDOID}
-};
-static PgextPlan plan_lock_account_v10 = {
-	"SELECT credit_mode, balance, lot_credits, false FROM pgext.accounts WHERE id = $1 FOR UPDATE",
+	"SELECT credit_mode, balance, lot_credits, pg_catalog.starts_with(external_id, 'forgotten:') "
+	"FROM pgext.accounts WHERE id = $1 FOR UPDATE",
 	1, {UUIDOID}
 };
 static PgextPlan plan_read_account = {
-	"SELECT a.credit_mode, a.balance, a.lot_credits, "
-	"EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = a.id) "
-	"FROM pgext.accounts a WHERE a.id = $1",
-	1, {UUIDOID}
-};
-static PgextPlan plan_read_account_v10 = {
-	"SELECT credit_mode, balance, lot_credits, false FROM pgext.accounts WHERE id = $1",
+	"SELECT credit_mode, balance, lot_credits, pg_catalog.starts_with(external_id, 'forgotten:') "
+	"FROM pgext.accounts WHERE id = $1",
 	1, {UUIDOID}
 };
 static PgextPlan plan_account_add = {
@@ -109,8 +99,7 @@ LedgerRefuseForgotten(const AccountState *st)
 void
 LedgerLockAccount(Datum account, AccountState *st)
 {
-	if (PgextExec(AccountDataRightsInstalled() ? &plan_lock_account : &plan_lock_account_v10,
-				  &account, NULL, 1) != 1)
+	if (PgextExec(&plan_lock_account, &account, NULL, 1) != 1)
 		AccountNotFound(account);
 	ReadAccountRow(account, st);
 }
@@ -119,8 +108,7 @@ LedgerLockAccount(Datum account, AccountState *st)
 bool
 LedgerReadAccount(Datum account, AccountState *st)
 {
-	if (PgextExec(AccountDataRightsInstalled() ? &plan_read_account : &plan_read_account_v10,
-				  &account, NULL, 1) != 1)
+	if (PgextExec(&plan_read_account, &account, NULL, 1) != 1)
 		return false;
 	ReadAccountRow(account, st);
 	return true;
