@@ -12,7 +12,7 @@ EXTENSION = pgext
 # SHA-256 is checked by test/t/040_upgrade.pl) and the upgrade script
 # sql/pgext--1.0--1.1.sql, which must make a 1.0 install equal to a fresh 1.1
 # (040_upgrade compares the two schemas).
-INSTALL_PARTS = core accounts accounts_scope outbox credits secrets billing webhooks servers_spec servers hetzner stripe_sync worker health rate_limit tenant closing
+INSTALL_PARTS = core accounts accounts_scope outbox credits secrets billing webhooks servers_spec servers hetzner stripe_sync worker health rate_limit data_rights tenant closing
 DATA_built = sql/pgext--1.1.sql
 DATA = $(filter-out $(DATA_built),$(sort $(wildcard sql/pgext--*.sql)))
 

@@ -101,6 +101,8 @@ INSERT INTO base VALUES
  ('pgext.access_expire(timestamptz)', '{now()}'),
  ('pgext.access_grant(uuid,timestamptz,text)', ARRAY[$$pg_temp.fx('acct')$$, $$now() + interval '30 days'$$, $$'badin grant'$$]),
  ('pgext.access_revoke(bigint,text)', ARRAY[$$pg_temp.fx('grant')$$, $$'badin revoke'$$]),
+ ('pgext.account_export(uuid)', ARRAY[$$pg_temp.fx('acct')$$]),
+ ('pgext.account_forget(uuid,boolean)', ARRAY[$$pg_temp.fx('acct2')$$, 'true']),
  ('pgext.account_create(text,text)', ARRAY[$$'badin-new'$$, $$'metered'$$]),
  ('pgext.account_server_desired(uuid,timestamptz,timestamptz)', ARRAY[$$pg_temp.fx('acct')$$, $$now() - interval '1 day'$$, 'now()']),
  ('pgext.account_set_credit_mode(uuid,text)', ARRAY[$$pg_temp.fx('acct')$$, $$'unlimited'$$]),

@@ -122,7 +122,7 @@ SELECT pgext.secret_get('unicode');
 UPDATE pgext.secrets SET sealed = set_byte(sealed, 20, get_byte(sealed, 20) # 1) WHERE name = 'dup1';
 SELECT pgext.secret_get('dup1');
 -- a sealed value of an unknown format
-UPDATE pgext.secrets SET sealed = overlay(sealed PLACING '\x02'::bytea FROM 1 FOR 1)
+UPDATE pgext.secrets SET sealed = overlay(sealed PLACING '\x03'::bytea FROM 1 FOR 1)
  WHERE name = 'twelve';
 SELECT pgext.secret_get('twelve');
 -- wrong key version: another loaded version fails authentication, an unknown one says so

@@ -137,6 +137,7 @@ RESET ROLE;
 -- :SB/:SA (servers), :HB/:HA/:HA2 (health checks), :QB/:QA (sync requests).
 CREATE TEMP TABLE fn (signature text PRIMARY KEY, class text NOT NULL, call_b text, call_a text, ord int);
 INSERT INTO fn VALUES
+ ('pgext.account_export(uuid)', 'account_scoped', $$SELECT pgext.account_export(:B)$$, $$SELECT pgext.account_export(:A) ->> 'format'$$, 0),
  ('pgext.account_create(text,text)', 'platform', $$SELECT pgext.account_create('rls-tenant-b')$$, $$SELECT pgext.account_create('rls-tenant-a')$$, 1),
  ('pgext.account_set_stripe_customer(uuid,text)', 'account_scoped', $$SELECT pgext.account_set_stripe_customer(:B, 'cus_tenant_b')$$, $$SELECT pgext.account_set_stripe_customer(:A, 'cus_tenant_a')$$, 2),
  ('pgext.billing_access(uuid,timestamp with time zone)', 'account_scoped', $$SELECT pgext.billing_access(:B)$$, $$SELECT pgext.billing_access(:A)$$, 3),

@@ -8,12 +8,14 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/uuid.h"
 
 #include "accounts.h"
@@ -84,6 +86,23 @@ AccountArg(FunctionCallInfo fcinfo, int argno)
 				 errhint("Pass the uuid returned by pgext.account_create().")));
 	AccountScopeCheck(PG_GETARG_DATUM(argno));
 	return PG_GETARG_DATUM(argno);
+}
+
+/*
+ * Whether the installed schema has the data rights tables (1.1:
+ * pgext.account_forgets and pgext.secret_account_keys).  The library is
+ * shared by every installed version: between installing a new library and
+ * ALTER EXTENSION pgext UPDATE, a 1.0 schema runs this code, and statements
+ * naming the new tables must not be used then.  Two syscache lookups.
+ */
+bool
+AccountDataRightsInstalled(void)
+{
+	Oid			nsp = get_namespace_oid("pgext", true);
+
+	return OidIsValid(nsp) &&
+		OidIsValid(get_relname_relid("account_forgets", nsp)) &&
+		OidIsValid(get_relname_relid("secret_account_keys", nsp));
 }
 
 /* Raise the "account does not exist" error. */
@@ -239,6 +258,15 @@ account_create(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("external_id must be 1 to 255 bytes long")));
 	ExternalIdCheck(external_id);
+
+	/* the mark of a forgotten account (pgext.account_forget), see accounts.h */
+	if (VARSIZE_ANY_EXHDR(external_id) >= (int) strlen(ACCOUNT_FORGOTTEN_PREFIX) &&
+		memcmp(VARDATA_ANY(external_id), ACCOUNT_FORGOTTEN_PREFIX,
+			   strlen(ACCOUNT_FORGOTTEN_PREFIX)) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("external_id must not start with \"%s\"", ACCOUNT_FORGOTTEN_PREFIX),
+				 errhint("That prefix marks accounts erased by pgext.account_forget().")));
 	mode = CheckCreditMode(fcinfo, 1);
 
 	values[0] = PointerGetDatum(external_id);

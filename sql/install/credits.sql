@@ -79,9 +79,23 @@ CREATE TABLE pgext.credit_ledger (
 );
 CREATE INDEX credit_ledger_account ON pgext.credit_ledger (account_id, id);
 
+-- The one sanctioned change: pgext.account_forget strips the caller-chosen
+-- strings of a forgotten account's rows (reason dropped, idempotency key
+-- replaced by pgext.forget_hash), every other column unchanged.
 CREATE FUNCTION pgext.credit_ledger_append_only() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
 BEGIN
+  IF TG_OP = 'UPDATE'
+     AND EXISTS (SELECT FROM pgext.account_forgets f WHERE f.account_id = OLD.account_id)
+     AND NEW.reason IS NULL
+     AND NEW.idempotency_key IS NOT DISTINCT FROM pgext.forget_hash(OLD.idempotency_key)
+     AND (NEW.id, NEW.account_id, NEW.op, NEW.kind, NEW.amount, NEW.delta, NEW.balance_after,
+          NEW.lot_id, NEW.reservation_id, NEW.expires_at, NEW.lot_ids, NEW.lot_parts, NEW.created_at)
+         IS NOT DISTINCT FROM
+         (OLD.id, OLD.account_id, OLD.op, OLD.kind, OLD.amount, OLD.delta, OLD.balance_after,
+          OLD.lot_id, OLD.reservation_id, OLD.expires_at, OLD.lot_ids, OLD.lot_parts, OLD.created_at) THEN
+    RETURN NEW;
+  END IF;
   RAISE EXCEPTION 'pgext.credit_ledger is append-only: % is not allowed', TG_OP
     USING ERRCODE = '42501',
           HINT = 'Correct a mistake with a new entry (credit_grant or credit_deduct), never by editing history.';

@@ -15,7 +15,9 @@
 GRANT USAGE ON SCHEMA pgext TO pgext_secret_reader, pgext_secret_writer;
 
 -- One row per (account, name); account_id NULL = a platform secret.
--- sealed = 0x01 || nonce || ciphertext || tag, bound (AAD) to id, account_id,
+-- sealed = format || nonce || ciphertext || tag (format 0x02 for account
+-- secrets, keyed with the account's salt; 0x01 for platform secrets and rows
+-- written by 1.0, which secret_rewrap turns into 0x02), bound (AAD) to id, account_id,
 -- name, expires_at and key_version: see src/secrets/box.h.  last4 is what a
 -- mask may show: the last 4 characters of a value of 16 or more characters,
 -- '' for shorter ones; masking therefore needs no key and no decrypt right.
@@ -37,6 +39,20 @@ CREATE TABLE pgext.secrets (
 -- secret_rewrap walks rows under other key versions through this, in
 -- (key_version, id) order (keyset pagination past rows it has to skip).
 CREATE INDEX secrets_key_version ON pgext.secrets (key_version, id);
+
+-- Per-account key material: each account's secrets are sealed (format 0x02)
+-- with a key derived by HKDF-SHA256 from the master key version and this
+-- random salt (src/secrets/keyring.c), created on the account's first
+-- secret_set.  pgext.account_forget deletes the row: from then on no key
+-- exists for those ciphertexts, wherever copies of them are (WAL, replicas,
+-- later dumps).  Backups taken before the forget hold both the salt and the
+-- ciphertexts: expire them, or rotate the master key and destroy the old
+-- version, to shred those copies too.
+CREATE TABLE pgext.secret_account_keys (
+  account_id uuid PRIMARY KEY REFERENCES pgext.accounts (id) ON DELETE CASCADE,
+  salt       bytea NOT NULL CHECK (pg_catalog.octet_length(salt) = 32),
+  created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
 
 -- Batched use counts from shared memory (pgext.secret_audit_flush()).
 -- op: set | get | masked | delete | rewrap | import | dropped (uses not
@@ -148,7 +164,7 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON pgext.secrets, pgext.secret_audit FROM PUBLIC;
+REVOKE ALL ON pgext.secrets, pgext.secret_audit, pgext.secret_account_keys FROM PUBLIC;
 REVOKE ALL ON FUNCTION
   pgext.secret_set(text, text, uuid, timestamptz),
   pgext.secret_get(text, uuid),
@@ -199,4 +215,5 @@ GRANT SELECT ON pgext.secrets, pgext.secret_audit TO pgext_admin;
 -- too, so restored ids never collide with new ones (sql/backups.sql checks).
 SELECT pg_catalog.pg_extension_config_dump('pgext.secrets', '');
 SELECT pg_catalog.pg_extension_config_dump('pgext.secret_audit', '');
+SELECT pg_catalog.pg_extension_config_dump('pgext.secret_account_keys', '');
 SELECT pg_catalog.pg_extension_config_dump(pg_catalog.pg_get_serial_sequence('pgext.secret_audit', 'id'), '');

@@ -342,7 +342,8 @@ $$;
 -- spec return the same id (whatever happened since); the same key with
 -- another spec or account is an error (22023).  Refused, with nothing
 -- written: a bad spec (22023, pgext.server_spec_check), an unknown account
--- (PX001), an account without billing access (55000), an account at
+-- (PX001), a forgotten account (55000, pgext.account_forget), an account
+-- without billing access (55000), an account at
 -- pgext.server_limit_per_account live servers (53400).  Live: not deleted,
 -- not on its way to deleted, and not failed for good with nothing left at
 -- Hetzner.  The new server is 'requested' and its create is queued.
@@ -372,9 +373,16 @@ BEGIN
   END IF;
   checked := pgext.server_spec_check($3);
   PERFORM pgext.health_spec_check(checked);
-  IF NOT EXISTS (SELECT FROM pgext.accounts a WHERE a.id = $1) THEN
+  -- FOR KEY SHARE: waits for a pgext.account_forget in progress, and the
+  -- check after it then sees that forget's record
+  PERFORM FROM pgext.accounts a WHERE a.id = $1 FOR KEY SHARE;
+  IF NOT FOUND THEN
     RAISE EXCEPTION 'account % does not exist', $1 USING ERRCODE = 'PX001',
       HINT = 'Create it first with pgext.account_create(external_id).';
+  END IF;
+  IF EXISTS (SELECT FROM pgext.account_forgets f WHERE f.account_id = $1) THEN
+    RAISE EXCEPTION 'account % was forgotten (pgext.account_forget): it takes no new servers', $1
+      USING ERRCODE = '55000', HINT = 'Create a new account for a returning customer.';
   END IF;
   -- one request per account at a time, so the limit holds (READ COMMITTED:
   -- the statements below see what a request that went first committed; a

@@ -146,3 +146,13 @@ GRANT EXECUTE ON FUNCTION
   pgext.worker_queue_depth(text),
   pgext.worker_tasks()
   TO pgext_support;
+
+-- Data rights (sql/install/data_rights.sql) and per-account key material
+-- (sql/install/secrets.sql): the forget records are read by staff; the
+-- salts only by pgext_admin (no policy for anyone else: no rows).
+ALTER TABLE pgext.account_forgets ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pgext.secret_account_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY staff_read ON pgext.account_forgets FOR SELECT TO pgext_admin, pgext_support USING (true);
+CREATE POLICY staff_read ON pgext.secret_account_keys FOR SELECT TO pgext_admin USING (true);
+GRANT SELECT ON pgext.account_forgets TO pgext_support;
+GRANT EXECUTE ON FUNCTION pgext.account_export(uuid) TO pgext_support;

@@ -92,12 +92,21 @@ static PgextPlan plan_purchase = {
 	"VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (checkout_session_id) DO NOTHING",
 	7, {TEXTOID, UUIDOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
+/*
+ * Credits for a forgotten account (pgext.account_forget) are skipped: a late
+ * event still records the purchase or subscription (money state), but the
+ * account takes no new credit operations.
+ */
 static PgextPlan plan_grant = {
-	"SELECT (r).status FROM (SELECT pgext.credit_grant($1, $2, $3, 'purchase') AS r) s",
+	"SELECT (r).status FROM (SELECT pgext.credit_grant($1, $2, $3, 'purchase') AS r "
+	"WHERE NOT EXISTS (SELECT 1 FROM pgext.accounts a WHERE a.id = $1 "
+	"AND pg_catalog.starts_with(a.external_id, 'forgotten:'))) s",
 	3, {UUIDOID, INT8OID, TEXTOID}
 };
 static PgextPlan plan_allocate = {
-	"SELECT (r).status FROM (SELECT pgext.credit_allocate($1, $2, $3, $4, NULL) AS r) s",
+	"SELECT (r).status FROM (SELECT pgext.credit_allocate($1, $2, $3, $4, NULL) AS r "
+	"WHERE NOT EXISTS (SELECT 1 FROM pgext.accounts a WHERE a.id = $1 "
+	"AND pg_catalog.starts_with(a.external_id, 'forgotten:'))) s",
 	4, {UUIDOID, INT8OID, TEXTOID, INT8OID}
 };
 static PgextPlan plan_sub_stub = {

@@ -65,6 +65,7 @@ static PgextPlan plan_deduct_fast = {
 	"WITH d AS ("
 	" UPDATE pgext.accounts SET balance = balance - $2"
 	" WHERE id = $1 AND credit_mode = 'metered' AND lot_credits = 0 AND balance >= $2"
+	" AND NOT pg_catalog.starts_with(external_id, 'forgotten:')"
 	" RETURNING balance),"
 	" i AS ("
 	" INSERT INTO pgext.credit_ledger"
@@ -238,6 +239,7 @@ credit_grant(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LedgerLockAccount(account, &st);
+	LedgerRefuseForgotten(&st);
 	if (LedgerFindPrior(account, key, &prior))
 		LedgerPriorResult(key, &prior, "grant", kind, amount, NULL, has_expires, expires, &r);
 	else
@@ -314,6 +316,7 @@ credit_allocate(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LedgerLockAccount(account, &st);
+	LedgerRefuseForgotten(&st);
 	if (PgextExec(&plan_lot_by_period, values, NULL, 1) == 1)
 	{
 		bool		isnull;
@@ -372,6 +375,7 @@ DeductLocked(Datum account, int64 amount, text *key, const char *reason, Timesta
 	LedgerEntry e = {"deduct", NULL, amount, -amount, 0, key, reason, 0, 0, false, 0, NULL};
 
 	LedgerLockAccount(account, &st);
+	LedgerRefuseForgotten(&st);
 	if (LedgerFindPrior(account, key, &prior))
 	{
 		LedgerPriorResult(key, &prior, "deduct", NULL, amount, reason, false, 0, r);
@@ -431,7 +435,7 @@ credit_deduct(PG_FUNCTION_ARGS)
 			CreditSetResult(&r, true, "deducted", balance, true, PgextGetInt64(0, 2, 0));
 		else
 		{
-			AccountState st = {account, false, balance, 0};
+			AccountState st = {account, false, balance, 0, false};
 			PriorEntry	prior;
 
 			LedgerAccountAdd(&st, amount, 0);

@@ -18,12 +18,15 @@
 #include "common/spi.h"
 #include "credits/ledger.h"
 
+/* forgotten: the mark pgext.account_forget leaves in the row (accounts.h) */
 static PgextPlan plan_lock_account = {
-	"SELECT credit_mode, balance, lot_credits FROM pgext.accounts WHERE id = $1 FOR UPDATE",
+	"SELECT credit_mode, balance, lot_credits, pg_catalog.starts_with(external_id, 'forgotten:') "
+	"FROM pgext.accounts WHERE id = $1 FOR UPDATE",
 	1, {UUIDOID}
 };
 static PgextPlan plan_read_account = {
-	"SELECT credit_mode, balance, lot_credits FROM pgext.accounts WHERE id = $1",
+	"SELECT credit_mode, balance, lot_credits, pg_catalog.starts_with(external_id, 'forgotten:') "
+	"FROM pgext.accounts WHERE id = $1",
 	1, {UUIDOID}
 };
 static PgextPlan plan_account_add = {
@@ -66,11 +69,30 @@ static void
 ReadAccountRow(Datum account, AccountState *st)
 {
 	char	   *mode = PgextGetText(0, 1);
+	bool		isnull;
 
 	st->id = account;
 	st->unlimited = (strcmp(mode, "unlimited") == 0);
 	st->balance = PgextGetInt64(0, 2, 0);
 	st->lot_credits = PgextGetInt64(0, 3, 0);
+	st->forgotten = DatumGetBool(PgextGetDatum(0, 4, &isnull));
+}
+
+/*
+ * Refuse a new credit operation (grant, allocate, deduct, reserve) on an
+ * account that was forgotten (pgext.account_forget): its money rows are kept
+ * for the books, but it takes no new business.  Settling holds made before
+ * (commit, release) and the sweep still work.
+ */
+void
+LedgerRefuseForgotten(const AccountState *st)
+{
+	if (st->forgotten)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("account %s was forgotten (pgext.account_forget): it takes no new credit operations",
+						DatumGetCString(DirectFunctionCall1(uuid_out, st->id))),
+				 errhint("Create a new account for a returning customer.")));
 }
 
 /* Lock the account row (first lock of every change); errors if missing. */

@@ -33,6 +33,7 @@ typedef struct AccountState
 	bool		unlimited;
 	int64		balance;
 	int64		lot_credits;
+	bool		forgotten;		/* in pgext.account_forgets */
 } AccountState;
 
 /* Where a debit came from: parts of lots (in spending order) and the pool. */
@@ -78,6 +79,9 @@ typedef struct PriorEntry
 
 /* Lock the account row (first lock of every change); errors if missing. */
 extern void LedgerLockAccount(Datum account, AccountState *st);
+
+/* Refuse a new credit operation on a forgotten account (55000). */
+extern void LedgerRefuseForgotten(const AccountState *st);
 
 /* Read the account row without locking it; false if it does not exist. */
 extern bool LedgerReadAccount(Datum account, AccountState *st);

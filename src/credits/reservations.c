@@ -95,6 +95,7 @@ credit_reserve(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	LedgerLockAccount(account, &st);
+	LedgerRefuseForgotten(&st);
 	if (LedgerFindPrior(account, key, &prior))
 		LedgerPriorResult(key, &prior, "reserve", NULL, amount, NULL, false, 0, &r);
 	else

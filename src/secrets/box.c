@@ -73,11 +73,16 @@ AesGcm(void)
 	return cipher;
 }
 
-/* The account key for a binding into key[]; errors if its version is not loaded. */
+/*
+ * The key for a binding and format into key[]; errors if its version is not
+ * loaded.
+ */
 static void
-BindingKey(const SecretBinding *b, uint8 *key)
+BindingKey(const SecretBinding *b, int format, uint8 *key)
 {
-	if (!KeyringAccountKey(b->key_version, b->has_account ? &b->account : NULL, key))
+	const uint8 *salt = format == SECRET_BOX_FORMAT_ACCOUNT ? b->salt : NULL;
+
+	if (!KeyringAccountKey(b->key_version, b->has_account ? &b->account : NULL, salt, key))
 		elog(ERROR, "pgext: master key version %d is not loaded", (int) b->key_version);
 }
 
@@ -97,16 +102,18 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 	int			n = 0;
 	int			fin = 0;
 	bool		ok;
+	int			format = (b->has_account && b->salt != NULL) ?
+		SECRET_BOX_FORMAT_ACCOUNT : SECRET_BOX_FORMAT_MASTER;
 
 	SET_VARSIZE(sealed, VARHDRSZ + SECRET_BOX_OVERHEAD + plain_len);
-	out[0] = SECRET_BOX_FORMAT;
+	out[0] = (unsigned char) format;
 	if (!pg_strong_random(nonce, SECRET_BOX_NONCE_BYTES))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("could not generate a random nonce for a secret"),
 				 errhidestmt(true)));
 	cipher = AesGcm();
-	BindingKey(b, key);
+	BindingKey(b, format, key);
 
 	ctx = EVP_CIPHER_CTX_new();
 	ok = ctx != NULL &&
@@ -133,12 +140,22 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 	return sealed;
 }
 
-/* Whether a sealed value has our format byte and room for nonce and tag. */
+/* Whether a sealed value has one of our format bytes and room for nonce and tag. */
 bool
 SecretBoxWellFormed(const bytea *sealed)
 {
 	return VARSIZE_ANY_EXHDR(sealed) >= SECRET_BOX_OVERHEAD &&
-		((const unsigned char *) VARDATA_ANY(sealed))[0] == SECRET_BOX_FORMAT;
+		(SecretBoxFormat(sealed) == SECRET_BOX_FORMAT_MASTER ||
+		 SecretBoxFormat(sealed) == SECRET_BOX_FORMAT_ACCOUNT);
+}
+
+/* The format byte of a sealed value (at least one byte long). */
+int
+SecretBoxFormat(const bytea *sealed)
+{
+	if (VARSIZE_ANY_EXHDR(sealed) < 1)
+		return 0;
+	return ((const unsigned char *) VARDATA_ANY(sealed))[0];
 }
 
 /* Open a sealed value; NULL when authentication fails.  See header. */
@@ -159,6 +176,7 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	EVP_CIPHER_CTX *ctx;
 	int			n = 0;
 	int			fin = 0;
+	int			format;
 	bool		ok;
 
 	if (!SecretBoxWellFormed(sealed))
@@ -167,11 +185,15 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 				 errmsg("stored ciphertext of secret \"%.*s\" is malformed", b->name_len, b->name),
 				 errhint("The row was changed outside pgext; store the secret again with pgext.secret_set()."),
 				 errhidestmt(true)));
+	format = in[0];
+	/* 0x02 needs the account's salt; without it the key cannot exist */
+	if (format == SECRET_BOX_FORMAT_ACCOUNT && (!b->has_account || b->salt == NULL))
+		return NULL;
 	aad_len = BuildAad(b, &aad);
 	plain = palloc(ct_len + 1);
 	memcpy(tag, ct + ct_len, SECRET_BOX_TAG_BYTES);
 	cipher = AesGcm();
-	BindingKey(b, key);
+	BindingKey(b, format, key);
 
 	ctx = EVP_CIPHER_CTX_new();
 	ok = ctx != NULL &&

@@ -1,7 +1,13 @@
 /*
  * box.h — AES-256-GCM sealing of secret values, bound to their row.
  *
- * A sealed value is  0x01 || nonce (12 bytes) || ciphertext || tag (16 bytes).
+ * A sealed value is  format || nonce (12 bytes) || ciphertext || tag (16 bytes).
+ * Format 0x01: the key is derived from the master key version (and the
+ * account id) alone; platform secrets and secrets written by 1.0.  Format
+ * 0x02 (account secrets since 1.1): the key is derived with the account's
+ * random salt too (pgext.secret_account_keys, keyring.c), so deleting that
+ * salt row (account_forget) makes every 0x02 value of the account
+ * undecryptable, even with the master key.
  * The additional authenticated data (AAD) names the row the value belongs to,
  * so a sealed value copied to another row, account, name, expiry or key
  * version fails authentication instead of decrypting:
@@ -23,7 +29,8 @@
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
-#define SECRET_BOX_FORMAT 0x01
+#define SECRET_BOX_FORMAT_MASTER 0x01
+#define SECRET_BOX_FORMAT_ACCOUNT 0x02
 #define SECRET_BOX_NONCE_BYTES 12
 #define SECRET_BOX_TAG_BYTES 16
 #define SECRET_BOX_OVERHEAD (1 + SECRET_BOX_NONCE_BYTES + SECRET_BOX_TAG_BYTES)
@@ -39,22 +46,29 @@ typedef struct SecretBinding
 	TimestampTz expires_at;
 	const char *name;
 	int			name_len;
+	const uint8 *salt;			/* the account's salt (KEYRING_SALT_BYTES), or
+								 * NULL: none (platform, 1.0 rows, forgotten) */
 } SecretBinding;
 
 /*
  * Seal plaintext with the data key of b->key_version; returns a palloc'd
- * bytea in the current memory context.
+ * bytea in the current memory context.  Format 0x02 when b has an account
+ * and a salt, else 0x01.
  */
 extern bytea *SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len);
 
-/* Whether a sealed value has the format and minimum length above. */
+/* Whether a sealed value has a known format and the minimum length above. */
 extern bool SecretBoxWellFormed(const bytea *sealed);
+
+/* The format byte of a well-formed sealed value. */
+extern int	SecretBoxFormat(const bytea *sealed);
 
 /*
  * Open a sealed value.  On success returns a palloc'd buffer of *plain_len
  * bytes (plus a terminating NUL) that the caller must wipe when done.
  * Returns NULL when authentication fails (wrong row, altered bytes or a
- * different key); errors only on malformed input or OpenSSL failure.
+ * different key) or when a 0x02 value comes without its salt (the account's
+ * key material is gone); errors only on malformed input or OpenSSL failure.
  */
 extern char *SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len);
 

@@ -14,7 +14,12 @@
  * version, HKDF-Expand(root, "pgext/secrets/aes-256-gcm" || version ||
  * account flag || account uuid): GCM's random-nonce limit (2^32 messages per
  * key) applies per account, and a key for one tenant says nothing about
- * another's.  Account keys are cached per backend.
+ * another's (format 0x01: platform secrets and account secrets written by
+ * 1.0).  Since 1.1 an account's secrets are sealed in format 0x02 with
+ * HKDF-SHA256(root, salt = the account's random salt from
+ * pgext.secret_account_keys, info = "pgext secret account key" || account
+ * uuid): deleting the salt (account_forget) destroys the key for good.
+ * Account keys are cached per backend, keyed by (version, account, salt).
  *
  * Key material lives in anonymous private mappings that are excluded from
  * core dumps (MADV_DONTDUMP), locked in RAM (mlock) when the memlock limit
@@ -56,6 +61,7 @@
 #define KEYRING_HKDF_SALT "pgext-keyring"
 #define KEYRING_ROOT_INFO "pgext/secrets/root"
 #define KEYRING_ACCOUNT_INFO "pgext/secrets/aes-256-gcm"
+#define KEYRING_SALTED_INFO "pgext secret account key"
 #define KEYRING_CACHE_SETS 1024
 #define KEYRING_CACHE_WAYS 4
 #define KEYRING_CACHE_SIZE (KEYRING_CACHE_SETS * KEYRING_CACHE_WAYS)
@@ -93,6 +99,8 @@ typedef struct AccountKeySlot
 	int32		version;
 	bool		has_account;
 	pg_uuid_t	account;
+	bool		salted;			/* format 0x02: derived with the account's salt */
+	uint8		salt[KEYRING_SALT_BYTES];
 	uint8		key[KEYRING_KEY_BYTES];
 } AccountKeySlot;
 
@@ -292,7 +300,8 @@ PutUint32(unsigned char *p, uint32 v)
  * context is freed on every path.  Raises no PostgreSQL error.
  */
 static bool
-Hkdf(const uint8 *ikm, const char *salt, const unsigned char *info, int info_len, uint8 *out)
+Hkdf(const uint8 *ikm, const uint8 *salt, int salt_len, const unsigned char *info, int info_len,
+	 uint8 *out)
 {
 	static EVP_KDF *kdf = NULL;
 	EVP_KDF_CTX *kctx;
@@ -309,7 +318,7 @@ Hkdf(const uint8 *ikm, const char *salt, const unsigned char *info, int info_len
 	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
 	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
 	if (salt != NULL)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, strlen(salt));
+		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, salt_len);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *) ikm, KEYRING_KEY_BYTES);
 	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *) info, info_len);
 	*p = OSSL_PARAM_construct_end();
@@ -326,7 +335,8 @@ DeriveRootKey(const uint8 *master, int32 version, uint8 *out)
 
 	memcpy(info, KEYRING_ROOT_INFO, sizeof(KEYRING_ROOT_INFO) - 1);
 	PutUint32(info + sizeof(KEYRING_ROOT_INFO) - 1, (uint32) version);
-	return Hkdf(master, KEYRING_HKDF_SALT, info, sizeof(info), out);
+	return Hkdf(master, (const uint8 *) KEYRING_HKDF_SALT, sizeof(KEYRING_HKDF_SALT) - 1,
+				info, sizeof(info), out);
 }
 
 /* Insert a derived key keeping slots sorted; false on a duplicate version. */
@@ -564,16 +574,66 @@ KeyringHasVersion(int32 version)
 	return RootKey(version) != NULL;
 }
 
-/* Copy the AES key of (version, account) into out; see keyring.h. */
-bool
-KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
+/*
+ * Derive the key of (version, account, salt) into out.  Without a salt
+ * (format 0x01): HKDF-Expand(root, "pgext/secrets/aes-256-gcm" || version ||
+ * account flag || account uuid).  With the account's salt (format 0x02):
+ * HKDF-SHA256(ikm = root key of the version, salt = the account's 32-byte
+ * salt, info = "pgext secret account key" || account uuid), so the key is
+ * gone for good once the salt row is (account_forget).
+ */
+static bool
+DeriveAccountKey(const uint8 *root, int32 version, const pg_uuid_t *account,
+				 const uint8 *salt, uint8 *out)
 {
-	const uint8 *root = RootKey(version);
 	unsigned char info[sizeof(KEYRING_ACCOUNT_INFO) - 1 + 4 + 1 + UUID_LEN];
 	unsigned char *p;
+
+	if (salt != NULL)
+	{
+		unsigned char sinfo[sizeof(KEYRING_SALTED_INFO) - 1 + UUID_LEN];
+
+		memcpy(sinfo, KEYRING_SALTED_INFO, sizeof(KEYRING_SALTED_INFO) - 1);
+		memcpy(sinfo + sizeof(KEYRING_SALTED_INFO) - 1, account->data, UUID_LEN);
+		return Hkdf(root, salt, KEYRING_SALT_BYTES, sinfo, sizeof(sinfo), out);
+	}
+	memset(info, 0, sizeof(info));
+	memcpy(info, KEYRING_ACCOUNT_INFO, sizeof(KEYRING_ACCOUNT_INFO) - 1);
+	p = PutUint32(info + sizeof(KEYRING_ACCOUNT_INFO) - 1, (uint32) version);
+	*p++ = account != NULL ? 1 : 0;
+	if (account != NULL)
+		memcpy(p, account->data, UUID_LEN);
+	return Hkdf(root, NULL, 0, info, sizeof(info), out);
+}
+
+/* Whether a cache slot holds the key of (version, account, salt). */
+static bool
+SlotMatches(const AccountKeySlot *slot, int32 version, const pg_uuid_t *account,
+			const uint8 *salt)
+{
+	return slot->valid && slot->version == version &&
+		slot->has_account == (account != NULL) &&
+		(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0) &&
+		slot->salted == (salt != NULL) &&
+		(salt == NULL || memcmp(slot->salt, salt, KEYRING_SALT_BYTES) == 0);
+}
+
+/*
+ * Copy the AES key of (version, account, salt) into out; see keyring.h.
+ * Derived keys are cached per backend in the locked, non-dumpable mapping
+ * (4-way set associative, keyed by version, account and salt); an evicted
+ * slot's key is wiped before it is reused.  A salt that no longer exists is
+ * never looked up (the caller reads it with the row), so a cached key of a
+ * forgotten account is unreachable and is overwritten in time.
+ */
+bool
+KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, uint8 *out)
+{
+	const uint8 *root = RootKey(version);
 	uint32		h;
 	AccountKeySlot *slot = NULL;
 
+	Assert(salt == NULL || account != NULL);
 	if (root == NULL)
 		return false;
 	if (account_cache == NULL)
@@ -590,13 +650,13 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
 		h = (uint32) version * 2654435761U;
 		if (account != NULL)
 			h ^= hash_bytes(account->data, UUID_LEN);
+		if (salt != NULL)
+			h ^= hash_bytes(salt, KEYRING_SALT_BYTES);
 		set = &account_cache[(h % KEYRING_CACHE_SETS) * KEYRING_CACHE_WAYS];
 		for (way = 0; way < KEYRING_CACHE_WAYS; way++)
 		{
 			slot = &set[way];
-			if (slot->valid && slot->version == version &&
-				slot->has_account == (account != NULL) &&
-				(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0))
+			if (SlotMatches(slot, version, account, salt))
 			{
 				memcpy(out, slot->key, KEYRING_KEY_BYTES);
 				return true;
@@ -606,25 +666,21 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out)
 		slot = &set[way];
 	}
 
-	memset(info, 0, sizeof(info));
-	memcpy(info, KEYRING_ACCOUNT_INFO, sizeof(KEYRING_ACCOUNT_INFO) - 1);
-	p = PutUint32(info + sizeof(KEYRING_ACCOUNT_INFO) - 1, (uint32) version);
-	*p++ = account != NULL ? 1 : 0;
-	if (account != NULL)
-		memcpy(p, account->data, UUID_LEN);
-	if (!Hkdf(root, NULL, info, sizeof(info), out))
+	if (!DeriveAccountKey(root, version, account, salt, out))
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("OpenSSL could not derive an account key with HKDF-SHA256")));
 	if (slot != NULL)
 	{
-		OPENSSL_cleanse(slot->key, KEYRING_KEY_BYTES);
+		OPENSSL_cleanse(slot, sizeof(*slot));	/* evict: wipe the old key */
 		slot->valid = true;
 		slot->version = version;
 		slot->has_account = account != NULL;
-		memset(&slot->account, 0, sizeof(slot->account));
 		if (account != NULL)
 			slot->account = *account;
+		slot->salted = salt != NULL;
+		if (salt != NULL)
+			memcpy(slot->salt, salt, KEYRING_SALT_BYTES);
 		memcpy(slot->key, out, KEYRING_KEY_BYTES);
 	}
 	return true;

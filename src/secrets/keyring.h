@@ -10,6 +10,7 @@
 
 #define KEYRING_KEY_BYTES 32	/* AES-256 */
 #define KEYRING_MAX_KEYS 64		/* key lines the command may print */
+#define KEYRING_SALT_BYTES 32	/* pgext.secret_account_keys.salt */
 
 /*
  * Run pgext.master_key_command and derive one root key per version.  Called
@@ -26,11 +27,14 @@ extern void KeyringRequire(void);
 extern bool KeyringHasVersion(int32 version);
 
 /*
- * Copy the AES-256 key of (version, account) into out (KEYRING_KEY_BYTES);
- * account NULL for platform secrets.  Returns false when that version was
- * not loaded.  The caller wipes out when done.
+ * Copy the AES-256 key of (version, account, salt) into out
+ * (KEYRING_KEY_BYTES); account NULL for platform secrets; salt NULL for the
+ * unsalted format 0x01, else the account's KEYRING_SALT_BYTES salt (format
+ * 0x02).  Returns false when that version was not loaded.  The caller wipes
+ * out when done.
  */
-extern bool KeyringAccountKey(int32 version, const pg_uuid_t *account, uint8 *out);
+extern bool KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt,
+							  uint8 *out);
 
 /* Define the key settings and load the keys (KeyringLoad); postmaster start only. */
 extern void KeyringInit(void);

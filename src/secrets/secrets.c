@@ -3,7 +3,8 @@
  *
  * A secret is (account or NULL for the platform, name) -> value.  The value
  * is sealed with AES-256-GCM (box.c) under the newest master key
- * version (keyring.c) before anything is written, so pgext.secrets, WAL and
+ * version (keyring.c; account secrets also with the account's salt, format
+ * 0x02) before anything is written, so pgext.secrets, WAL and
  * backups only ever hold ciphertext.  The sealed value is bound to its row
  * (id, account, name, expiry, key version) through the AAD, so copying it to
  * another row fails loudly instead of decrypting.
@@ -43,6 +44,8 @@
 #include "utils/timestamp.h"
 
 #include "accounts_scope.h"
+
+#include "accounts.h"
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/guard.h"
@@ -91,10 +94,20 @@ static PgextPlan plan_delete_platform = {
  * is used for both bounds.
  */
 static PgextPlan plan_rewrap_chunk = {
-	"SELECT id, account_id, name, key_version, sealed, expires_at FROM pgext.secrets "
-	"WHERE key_version >= $1 AND key_version <= $2 AND (key_version, id) > ($3, $4) "
+	"SELECT s.id, s.account_id, s.name, s.key_version, s.sealed, s.expires_at, k.salt "
+	"FROM pgext.secrets s LEFT JOIN pgext.secret_account_keys k ON k.account_id = s.account_id "
+	"WHERE s.key_version >= $1 AND s.key_version <= $2 AND (s.key_version, s.id) > ($3, $4) "
+	"AND ($6 OR (s.account_id IS NOT NULL AND pg_catalog.get_byte(s.sealed, 0) = 1)) "
+	"ORDER BY s.key_version, s.id LIMIT $5 FOR UPDATE OF s SKIP LOCKED",
+	6, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID, BOOLOID}
+};
+/* The same on a 1.0 schema (no salts yet: ranges 0 and 1 only). */
+static PgextPlan plan_rewrap_chunk_v10 = {
+	"SELECT id, account_id, name, key_version, sealed, expires_at, NULL::pg_catalog.bytea "
+	"FROM pgext.secrets "
+	"WHERE key_version >= $1 AND key_version <= $2 AND (key_version, id) > ($3, $4) AND $6 "
 	"ORDER BY key_version, id LIMIT $5 FOR UPDATE SKIP LOCKED",
-	5, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID}
+	6, {INT4OID, INT4OID, INT4OID, UUIDOID, INT4OID, BOOLOID}
 };
 static PgextPlan plan_pgcrypto_schema = {
 	"SELECT n.nspname::pg_catalog.text FROM pg_catalog.pg_extension e "
@@ -469,6 +482,7 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 	int32		done = 0;
 	int32		skipped = 0;
 	int			range;
+	bool		salted;
 	MemoryContext row_cxt;
 
 	KeyringRequire();
@@ -484,14 +498,19 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 				 errmsg("batch must be between 1 and %d secrets, got %d", REWRAP_BATCH_MAX, batch),
 				 errhint("Call pgext.secret_rewrap() (1000 rows) repeatedly until it returns 0; each call is one transaction.")));
 	target = KeyringEncryptVersion();
+	salted = AccountDataRightsInstalled();
 
 	SPI_connect();
 	row_cxt = AllocSetContextCreate(CurrentMemoryContext, "pgext secret_rewrap row",
 									ALLOCSET_DEFAULT_SIZES);
-	for (range = 0; range < 2 && done < batch; range++)
+	/*
+	 * Ranges: versions below the target, above it, then account rows of the
+	 * target version still in format 0x01 (written by 1.0), which get a salt.
+	 */
+	for (range = 0; range < 3 && done < batch; range++)
 	{
-		int32		lo = range == 0 ? 1 : target + 1;
-		int32		hi = range == 0 ? target - 1 : PG_INT32_MAX;
+		int32		lo = range == 0 ? 1 : range == 1 ? target + 1 : target;
+		int32		hi = range == 0 ? target - 1 : range == 1 ? PG_INT32_MAX : target;
 		int32		last_version = 0;
 		pg_uuid_t	last_id;
 
@@ -505,10 +524,10 @@ SecretRewrapBody(FunctionCallInfo fcinfo)
 			uint64		i;
 			SPITupleTable *rows;
 
-			n = PgextExec(&plan_rewrap_chunk,
+			n = PgextExec(salted ? &plan_rewrap_chunk : &plan_rewrap_chunk_v10,
 						  (Datum[]) {Int32GetDatum(lo), Int32GetDatum(hi),
 						  Int32GetDatum(last_version), UUIDPGetDatum(&last_id),
-						  Int32GetDatum(want)},
+						  Int32GetDatum(want), BoolGetDatum(range < 2)},
 						  NULL, 0);
 			rows = SPI_tuptable;
 			for (i = 0; i < n; i++)

@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include <openssl/crypto.h>
+#include <openssl/rand.h>
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -55,6 +56,21 @@ static PgextPlan plan_lock_platform_secret = {
 static PgextPlan plan_account_exists = {
 	"SELECT 1 FROM pgext.accounts WHERE id = $1 FOR KEY SHARE",
 	1, {UUIDOID}
+};
+/*
+ * The account's salt and whether it was forgotten, read after the account
+ * row is locked (FOR KEY SHARE, plan_account_exists) in a statement of its
+ * own, so it sees a forget that committed while we waited for that lock.
+ */
+static PgextPlan plan_account_salt = {
+	"SELECT k.salt, EXISTS (SELECT 1 FROM pgext.account_forgets f WHERE f.account_id = $1) "
+	"FROM (SELECT 1) one LEFT JOIN pgext.secret_account_keys k ON k.account_id = $1",
+	1, {UUIDOID}
+};
+static PgextPlan plan_salt_insert = {
+	"INSERT INTO pgext.secret_account_keys (account_id, salt) VALUES ($1, $2) "
+	"ON CONFLICT (account_id) DO NOTHING",
+	2, {UUIDOID, BYTEAOID}
 };
 static PgextPlan plan_insert = {
 	"INSERT INTO pgext.secrets (id, account_id, name, key_version, sealed, expires_at, last4) "
@@ -221,6 +237,97 @@ SecretsRelResolve(void)
 }
 
 /*
+ * Where pgext.secret_account_keys and its primary key are, resolved like
+ * secrets_rel (and forgotten on the same invalidations).
+ */
+static struct
+{
+	bool		valid;
+	Oid			relid;
+	Oid			indexid;
+	AttrNumber	att_account;
+	AttrNumber	att_salt;
+}			salts_rel;
+
+/* Relcache invalidation callback: forget the resolved salt relation. */
+static void
+SaltsRelInvalidate(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == salts_rel.relid || relid == salts_rel.indexid)
+		salts_rel.valid = false;
+}
+
+/* Resolve pgext.secret_account_keys and its primary key (once per backend). */
+static void
+SaltsRelResolve(void)
+{
+	static bool callback_registered = false;
+	Oid			nsp;
+
+	if (salts_rel.valid)
+		return;
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(SaltsRelInvalidate, (Datum) 0);
+		callback_registered = true;
+	}
+	nsp = get_namespace_oid("pgext", false);
+	salts_rel.relid = get_relname_relid("secret_account_keys", nsp);
+	salts_rel.indexid = get_relname_relid("secret_account_keys_pkey", nsp);
+	if (!OidIsValid(salts_rel.relid) || !OidIsValid(salts_rel.indexid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("pgext.secret_account_keys or its primary key is missing"),
+				 errhint("Update the extension (ALTER EXTENSION pgext UPDATE).")));
+	salts_rel.att_account = get_attnum(salts_rel.relid, "account_id");
+	salts_rel.att_salt = get_attnum(salts_rel.relid, "salt");
+	if (salts_rel.att_account == InvalidAttrNumber || salts_rel.att_salt == InvalidAttrNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("pgext.secret_account_keys lacks its account_id or salt column"),
+				 errhint("The table was altered outside pgext; reinstall the extension.")));
+	salts_rel.valid = true;
+}
+
+/*
+ * The salt of an account through the primary key of pgext.secret_account_keys,
+ * under the same snapshot as the secret row (palloc'd copy), or NULL when
+ * the account has none (1.0 rows, or forgotten: its key material is gone).
+ * Only read for format 0x02 rows, so 0x01 reads cost nothing more.
+ */
+static uint8 *
+FindSalt(const pg_uuid_t *account)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	uint8	   *salt = NULL;
+
+	SaltsRelResolve();
+	ScanKeyInit(&key, salts_rel.att_account, BTEqualStrategyNumber,
+				F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
+	rel = table_open(salts_rel.relid, AccessShareLock);
+	scan = systable_beginscan(rel, salts_rel.indexid, true, GetActiveSnapshot(), 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, salts_rel.att_salt, RelationGetDescr(rel), &isnull);
+		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
+
+		if (b != NULL && VARSIZE_ANY_EXHDR(b) == KEYRING_SALT_BYTES)
+		{
+			salt = palloc(KEYRING_SALT_BYTES);
+			memcpy(salt, VARDATA_ANY(b), KEYRING_SALT_BYTES);
+		}
+	}
+	systable_endscan(scan);
+	table_close(rel, NoLock);
+	return salt;
+}
+
+/*
  * Find a secret row through the (account_id, name) index under the active
  * snapshot.  The sealed value is copied (detoasted) into the current memory
  * context.  Returns false when there is none.
@@ -265,6 +372,8 @@ FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row)
 	}
 	systable_endscan(scan);
 	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
+	if (found && account != NULL && SecretBoxFormat(row->sealed) == SECRET_BOX_FORMAT_ACCOUNT)
+		row->b.salt = FindSalt(account);
 	return found;
 }
 
@@ -309,6 +418,13 @@ OpenSecret(const SecretRow *row, SecretAuditOp op, int *len)
 	{
 		SecretAuditCount(op, SECRET_OUTCOME_DECRYPT_FAILED, &b->id,
 						 b->has_account ? &b->account : NULL, b->name, b->name_len);
+		if (SecretBoxFormat(row->sealed) == SECRET_BOX_FORMAT_ACCOUNT && b->salt == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("secret \"%.*s\" of %s cannot be decrypted: the account's key material was destroyed",
+							b->name_len, b->name, SecretOwner(b)),
+					 errdetail("The account has no row in pgext.secret_account_keys (pgext.account_forget removes it)."),
+					 errhint("Delete the row; a forgotten account's secrets cannot be recovered.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("secret \"%.*s\" of %s cannot be decrypted: its ciphertext does not belong to this row or was altered",
@@ -393,6 +509,69 @@ RandomUuid(pg_uuid_t *id)
 }
 
 /*
+ * The salt of an account (KEYRING_SALT_BYTES, palloc'd), created with
+ * RAND_bytes on its first secret.  The account row must already be locked
+ * FOR KEY SHARE (account_forget locks it FOR UPDATE, so the two never
+ * interleave).  A forgotten account gets no new salt: 55000.  NULL on a 1.0
+ * schema not yet updated (no pgext.secret_account_keys: seal as 0x01, which
+ * secret_rewrap upgrades later).  SPI connected.
+ */
+uint8 *
+SecretAccountSalt(const pg_uuid_t *account)
+{
+	Datum		acc = UUIDPGetDatum((pg_uuid_t *) account);
+	int			attempt;
+
+	if (!AccountDataRightsInstalled())
+		return NULL;
+
+	for (attempt = 0; attempt < 2; attempt++)
+	{
+		bool		isnull;
+		bool		forgotten;
+		Datum		d;
+		bytea	   *salt;
+		uint8		fresh[KEYRING_SALT_BYTES];
+		bytea	   *fresh_bytea;
+
+		PgextExec(&plan_account_salt, &acc, NULL, 1);
+		d = PgextGetDatum(0, 1, &isnull);
+		forgotten = DatumGetBool(PgextGetDatum(0, 2, &isnull));
+		if (!PgextColIsNull(0, 1))
+		{
+			uint8	   *out = palloc(KEYRING_SALT_BYTES);
+
+			salt = DatumGetByteaPP(d);
+			if (VARSIZE_ANY_EXHDR(salt) != KEYRING_SALT_BYTES)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("the key salt of account %s is malformed",
+								DatumGetCString(DirectFunctionCall1(uuid_out, acc))),
+						 errhint("The row of pgext.secret_account_keys was changed outside pgext.")));
+			memcpy(out, VARDATA_ANY(salt), KEYRING_SALT_BYTES);
+			return out;
+		}
+		if (forgotten)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("account %s was forgotten (pgext.account_forget): it stores no secrets",
+							DatumGetCString(DirectFunctionCall1(uuid_out, acc))),
+					 errhint("Create a new account for a returning customer.")));
+		if (RAND_bytes(fresh, KEYRING_SALT_BYTES) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("OpenSSL could not generate a random key salt")));
+		fresh_bytea = palloc(VARHDRSZ + KEYRING_SALT_BYTES);
+		SET_VARSIZE(fresh_bytea, VARHDRSZ + KEYRING_SALT_BYTES);
+		memcpy(VARDATA(fresh_bytea), fresh, KEYRING_SALT_BYTES);
+		PgextExec(&plan_salt_insert, (Datum[]) {acc, PointerGetDatum(fresh_bytea)}, NULL, 0);
+		/* read it back: a concurrent first secret_set may have won */
+	}
+	elog(ERROR, "pgext: could not create the key salt of an account");
+	return NULL;				/* keep the compiler quiet */
+}
+
+/*
  * Seal and store a value for (name, account) under the newest key: update
  * the existing row (keeping its id) or insert a new one.  SPI connected.
  */
@@ -413,6 +592,8 @@ SecretStore(const text *name, const pg_uuid_t *account, bool has_expires,
 		PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum((pg_uuid_t *) account)},
 				  NULL, 1) == 0)
 		AccountNotFound(UUIDPGetDatum((pg_uuid_t *) account));
+	if (account != NULL)
+		b.salt = SecretAccountSalt(account);
 
 	/* Two rounds suffice: an insert loses a race only to a committed row. */
 	for (attempt = 0; attempt < 3; attempt++)
@@ -520,10 +701,20 @@ SecretRewrapReadRow(SPITupleTable *rows, uint64 i, SecretRow *row, Datum *sealed
 	d = SPI_getbinval(tup, desc, 6, &isnull);
 	row->b.has_expires = !isnull;
 	row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
+	/* column 7: the account's salt, joined in the chunk query */
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	if (!isnull && VARSIZE_ANY_EXHDR(DatumGetByteaPP(d)) == KEYRING_SALT_BYTES)
+	{
+		uint8	   *salt = palloc(KEYRING_SALT_BYTES);
+
+		memcpy(salt, VARDATA_ANY(DatumGetByteaPP(d)), KEYRING_SALT_BYTES);
+		row->b.salt = salt;
+	}
 }
 
 /*
- * Rewrap one locked row to version target.  Returns SECRET_OUTCOME_OK, or
+ * Rewrap one locked row to version target (and an account's 0x01 row to
+ * 0x02, under the same version too).  Returns SECRET_OUTCOME_OK, or
  * why it cannot be decrypted (KEY_MISSING, DECRYPT_FAILED) without raising:
  * one bad row must not abort the batch.  The plaintext is wiped before
  * returning; the caller frees everything by resetting the row context.
@@ -545,6 +736,14 @@ SecretRewrapRow(SecretRow *row, Datum sealed_datum, int32 target)
 		return SECRET_OUTCOME_DECRYPT_FAILED;
 	SensitiveTrack(plain, len + 1);
 	row->b.key_version = target;
+	/* account rows are (re)sealed as 0x02, with a salt created if need be */
+	if (row->b.has_account && row->b.salt == NULL)
+	{
+		if (PgextExec(&plan_account_exists, (Datum[]) {UUIDPGetDatum(&row->b.account)},
+					  NULL, 1) == 0)
+			AccountNotFound(UUIDPGetDatum(&row->b.account));
+		row->b.salt = SecretAccountSalt(&row->b.account);
+	}
 	sealed = SecretBoxSeal(&row->b, plain, len);
 	SensitiveWipe();
 	PgextExec(&plan_rewrap_update,

@@ -51,6 +51,12 @@ extern char *SecretLookupAndOpen(const text *name, const pg_uuid_t *account, Sec
 extern void SecretStore(const text *name, const pg_uuid_t *account, bool has_expires,
 						TimestampTz expires_at, const char *plain, int len, pg_uuid_t *id_out);
 
+/*
+ * The account's key salt, created on first use (account row locked FOR KEY
+ * SHARE first); 55000 for a forgotten account.  SPI connected.
+ */
+extern uint8 *SecretAccountSalt(const pg_uuid_t *account);
+
 /* Refuse a value over the size limit. */
 extern void SecretCheckValueSize(Size len);
 
