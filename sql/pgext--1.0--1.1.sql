@@ -1847,6 +1847,7 @@ BEGIN
   IF $1 IS NULL THEN
     RAISE EXCEPTION 'account must not be NULL' USING ERRCODE = '22004';
   END IF;
+  PERFORM pgext.account_scope_check($1);
   IF $2 IS NULL THEN
     RAISE EXCEPTION 'provision_key must not be NULL' USING ERRCODE = '22004';
   END IF;
