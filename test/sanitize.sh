@@ -42,7 +42,7 @@ bindir="$inst/usr/lib/postgresql/15/bin"
 make -C "$dir" -s -j2 clean >/dev/null
 make -C "$dir" -s -j2 with_llvm=no COPT="$san_flags" >/dev/null
 make -C "$dir" -s with_llvm=no COPT="$san_flags" DESTDIR="$inst" install >/dev/null
-ldd "$inst/usr/lib/postgresql/15/lib/pgext.so" | grep -q libasan ||
+ldd "$inst/usr/lib/postgresql/15/lib/pgext.so" | grep libasan >/dev/null ||
   { echo "pgext: the sanitized pgext.so is not linked with libasan"; exit 1; }
 # Preloaded after libasan: initializes ASan before a library constructor
 # would under gettext's lock (see test/asan_init_shim.c).
@@ -67,8 +67,10 @@ pgext.master_key_command = '$dir/test/keys.sh'
 max_prepared_transactions = 10
 fsync = off
 EOF
-# Reports go to files (one per process) and abort the process: nothing is
-# lost in the server log, and a report fails the run even if no test noticed.
+# A report ends the process (the postmaster then restarts the others).
+# ASan's reports go to files, one per process; UBSan's (gcc's runtime) go to
+# the server's stderr, the server log.  Both are checked after the run: a
+# report fails it even if no test noticed.
 asan_opts="detect_leaks=0:abort_on_error=1:halt_on_error=1:log_path=$san/asan:detect_odr_violation=0"
 ubsan_opts="print_stacktrace=1:halt_on_error=1:log_path=$san/ubsan"
 pgext_as_user env LD_PRELOAD="$libasan $shim" ASAN_OPTIONS="$asan_opts" UBSAN_OPTIONS="$ubsan_opts" \
@@ -76,8 +78,9 @@ pgext_as_user env LD_PRELOAD="$libasan $shim" ASAN_OPTIONS="$asan_opts" UBSAN_OP
 
 log="$dir/sanitize.log"
 status=0
+# (a hung server ends the run after 30 minutes rather than at CI's limit)
 pgext_as_user env -C "$dir" PGHOST="$sock" PGPORT=5432 PGUSER=postgres \
-  make -s installcheck with_llvm=no PG_CONFIG="$bindir/pg_config" TAP_TESTS= PROVE_TESTS= \
+  timeout 1800 make -s installcheck with_llvm=no PG_CONFIG="$bindir/pg_config" TAP_TESTS= PROVE_TESTS= \
   2>&1 | tee "$log" || status=$?
 pgext_as_user "$bindir/pg_ctl" -D "$pgdata" -w -t 120 stop >/dev/null || status=1
 
