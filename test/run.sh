@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # All tests: pg_regress, isolation and TAP, against throwaway clusters, then a
-# short fuzz run of the PG-free parsers (test/fuzz/run.sh) and the HTTP engine
-# test (test/http/run.sh).  Ends with one summary line
+# short fuzz run of the PG-free parsers (test/fuzz/run.sh), the HTTP engine
+# test (test/http/run.sh) and pg_regress + isolation again against an
+# ASan/UBSan build (test/sanitize.sh).  Ends with one summary line
 # "N passed, N failed" counted from what each runner printed.
 # Usage (as root on Debian 12):  bash test/run.sh
 # A subset, for development (no fuzz run):
@@ -43,10 +44,10 @@ if [ $# -gt 0 ]; then
   exit 0
 fi
 
-# Fuzz the PG-free parsers briefly (libFuzzer + ASan/UBSan): the signature
-# header parser and the cloud-init check, 10 s each; one test per harness.
+# Fuzz the PG-free parsers briefly (libFuzzer + ASan/UBSan): 35 s in all,
+# split evenly between the harnesses (test/fuzz/run.sh); one test per harness.
 fuzz_status=0
-fuzz_log=$(bash "$PGEXT_ROOT/test/fuzz/run.sh" 20 2>&1) || fuzz_status=$?
+fuzz_log=$(bash "$PGEXT_ROOT/test/fuzz/run.sh" 35 2>&1) || fuzz_status=$?
 echo "$fuzz_log"
 passed=$((passed + $(grep -c '^pgext: .* fuzzing passed' <<<"$fuzz_log" || true)))
 if [ $fuzz_status -ne 0 ]; then
@@ -65,7 +66,20 @@ else
   failed=$((failed + 1))
 fi
 
-if [ $fuzz_status -ne 0 ] || [ $http_status -ne 0 ]; then
+# pg_regress and isolation against pgext built with ASan/UBSan, in a private
+# copy of the PostgreSQL tree (this run holds the install lock already); one
+# test, failed by any test failure or sanitizer report.
+san_status=0
+san_log=$(PGEXT_LOCK_HELD=1 bash "$PGEXT_ROOT/test/sanitize.sh" 2>&1) || san_status=$?
+grep -vE '^test .* \.\.\. ok' <<<"$san_log" || true
+if [ $san_status -eq 0 ] && grep -q '^pgext: sanitized regress+isolation passed' <<<"$san_log"; then
+  passed=$((passed + 1))
+else
+  san_status=1
+  failed=$((failed + 1))
+fi
+
+if [ $fuzz_status -ne 0 ] || [ $http_status -ne 0 ] || [ $san_status -ne 0 ]; then
   echo "$passed passed, $failed failed"
   exit 1
 fi

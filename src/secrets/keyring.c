@@ -53,9 +53,11 @@
 #include "common/hashfn.h"
 #include "utils/guc.h"
 
-#include "common/digits.h"
 #include "common/preload.h"
+#include "secrets/keyline.h"
 #include "secrets/keyring.h"
+
+StaticAssertDecl(KEYLINE_KEY_BYTES == KEYRING_KEY_BYTES, "a key line holds one master key");
 
 #define KEYRING_LINE_MAX 512
 #define KEYRING_HKDF_SALT "pgext-keyring"
@@ -231,55 +233,41 @@ KeyringMap(void)
 }
 
 /*
- * Parse one line "<version>:<64 hex>" into version and master key.  On
- * failure it says why in keyring_reason, naming only the line number.
+ * Parse one line "<version>:<64 hex>" (keyline_parse) into version and
+ * master key.  On failure it says why in keyring_reason, naming only the
+ * line number.
  */
 static bool
 ParseKeyLine(const char *line, int lineno, int32 *version, uint8 *master)
 {
-	const char *p = line;
-	const char *colon = strchr(line, ':');
-	int64		v = 0;
+	int32_t		v;
 
-	if (colon == NULL)
+	switch (keyline_parse(line, &v, master))
 	{
-		KeyringFail("line %d has no \"<version>:\" prefix", lineno);
-		return false;
-	}
-	if (p == colon)
-	{
-		KeyringFail("line %d does not start with a key version number", lineno);
-		return false;
-	}
-	for (; p < colon; p++)
-	{
-		if (*p < '0' || *p > '9')
-		{
+		case KEYLINE_OK:
+			*version = (int32) v;
+			return true;
+		case KEYLINE_NO_COLON:
+			KeyringFail("line %d has no \"<version>:\" prefix", lineno);
+			break;
+		case KEYLINE_NO_VERSION:
+			KeyringFail("line %d does not start with a key version number", lineno);
+			break;
+		case KEYLINE_VERSION_NOT_NUMBER:
 			KeyringFail("line %d: the key version before ':' is not a number", lineno);
-			return false;
-		}
-		v = v * 10 + (*p - '0');
-		if (v > PG_INT32_MAX)
-		{
+			break;
+		case KEYLINE_VERSION_RANGE:
 			KeyringFail("line %d: key version is out of range", lineno);
-			return false;
-		}
+			break;
+		case KEYLINE_VERSION_ZERO:
+			KeyringFail("line %d: key versions start at 1", lineno);
+			break;
+		case KEYLINE_BAD_KEY:
+			KeyringFail("line %d: key version %d is not followed by exactly 64 hex digits",
+						lineno, (int) v);
+			break;
 	}
-	if (v < 1)
-	{
-		KeyringFail("line %d: key versions start at 1", lineno);
-		return false;
-	}
-	p++;
-	if (strlen(p) != 2 * KEYRING_KEY_BYTES ||
-		pgext_hex_decode(p, 2 * KEYRING_KEY_BYTES, master, KEYRING_KEY_BYTES) != KEYRING_KEY_BYTES)
-	{
-		KeyringFail("line %d: key version %d is not followed by exactly 64 hex digits",
-					lineno, (int) v);
-		return false;
-	}
-	*version = (int32) v;
-	return true;
+	return false;
 }
 
 /* Append a 32-bit big-endian number to an info buffer. */
@@ -369,17 +357,6 @@ KeyringAdd(int32 version, const uint8 *root_key, int lineno)
 	return true;
 }
 
-/* Strip trailing newline, carriage return and blanks in place. */
-static void
-TrimLine(char *line)
-{
-	size_t		n = strlen(line);
-
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' ||
-					 line[n - 1] == ' ' || line[n - 1] == '\t'))
-		line[--n] = '\0';
-}
-
 /*
  * Read every line the command prints; on any bad line remember why and keep
  * draining (so the command does not die of SIGPIPE), loading nothing.
@@ -416,7 +393,7 @@ ReadKeyLines(FILE *fh)
 		}
 		if (!ok)
 			continue;
-		TrimLine(line);
+		keyline_trim(line);
 		if (line[0] == '\0' || line[0] == '#')
 			continue;
 		if (!ParseKeyLine(line, lineno, &version, master) ||

@@ -22,15 +22,12 @@
 #include "utils/numeric.h"
 
 #include "servers/cloudinit.h"
+#include "servers/labels.h"
 #include "servers/spec.h"
 
 PG_FUNCTION_INFO_V1(server_spec_check);
 PG_FUNCTION_INFO_V1(server_user_data_check);
 
-/* Longest name Hetzner takes for a server type, image, location or label part. */
-#define NAME_MAX_LEN 63
-/* Longest label key prefix (a DNS subdomain). */
-#define LABEL_PREFIX_MAX_LEN 253
 /* Longest piece of a caller's value quoted back in a message. */
 #define QUOTE_MAX_LEN 64
 
@@ -92,13 +89,6 @@ IsContainer(const JsonbValue *v, bool array)
 		JsonContainerIsObject(v->val.binary.data);
 }
 
-/* Whether c is an ASCII letter or digit. */
-static bool
-IsAlnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
 /*
  * A Hetzner name (server type, image, location): 1..63 characters of
  * [a-z0-9._-], starting with a letter or digit.
@@ -108,29 +98,31 @@ CheckName(const char *field, const JsonbValue *v, const char *example)
 {
 	const char *s;
 	int			len;
-	int			i;
+	int			bad;
 
 	if (v->type != jbvString)
 		SPEC_ERROR(psprintf("Pass the Hetzner name as a JSON string, e.g. \"%s\".", example),
 				   "%s must be a string, not %s", field, TypeName(v));
 	s = v->val.string.val;
 	len = v->val.string.len;
-	if (len == 0)
-		SPEC_ERROR(psprintf("Pass the Hetzner name, e.g. \"%s\".", example),
-				   "%s must not be empty", field);
-	if (len > NAME_MAX_LEN)
-		SPEC_ERROR(psprintf("Pass the Hetzner name, e.g. \"%s\".", example),
-				   "%s is longer than %d characters", field, NAME_MAX_LEN);
-	for (i = 0; i < len; i++)
+	switch (hetzner_name_check(s, len, &bad))
 	{
-		char		c = s[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			  (i > 0 && (c == '.' || c == '_' || c == '-'))))
+		case HETZNER_NAME_OK:
+			break;
+		case HETZNER_NAME_EMPTY:
+			SPEC_ERROR(psprintf("Pass the Hetzner name, e.g. \"%s\".", example),
+					   "%s must not be empty", field);
+			break;
+		case HETZNER_NAME_TOO_LONG:
+			SPEC_ERROR(psprintf("Pass the Hetzner name, e.g. \"%s\".", example),
+					   "%s is longer than %d characters", field, HETZNER_NAME_MAX_LEN);
+			break;
+		case HETZNER_NAME_BAD_CHAR:
 			SPEC_ERROR(psprintf("Hetzner names are lowercase letters, digits, '.', '_' and '-', starting with a letter or digit, e.g. \"%s\".",
 								example),
 					   "%s \"%s\" contains an invalid character at position %d",
-					   field, Quoted(s, len), i + 1);
+					   field, Quoted(s, len), bad + 1);
+			break;
 	}
 }
 
@@ -204,57 +196,6 @@ CheckUserData(const JsonbValue *v)
 	PgextUserDataCheck(utf8, strlen(utf8));
 }
 
-/*
- * Label name or value part: at most 63 characters of [a-zA-Z0-9._-],
- * starting and ending with a letter or digit (a value may be empty).
- */
-static bool
-LabelPartValid(const char *s, int len, bool allow_empty)
-{
-	int			i;
-
-	if (len == 0)
-		return allow_empty;
-	if (len > NAME_MAX_LEN || !IsAlnum(s[0]) || !IsAlnum(s[len - 1]))
-		return false;
-	for (i = 0; i < len; i++)
-		if (!IsAlnum(s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
-
-/*
- * Label key prefix: a DNS subdomain of at most 253 characters, labels of
- * 1..63 lowercase letters, digits and '-', each starting and ending with a
- * letter or digit, separated by dots.
- */
-static bool
-LabelPrefixValid(const char *s, int len)
-{
-	int			start = 0;
-	int			i;
-
-	if (len == 0 || len > LABEL_PREFIX_MAX_LEN)
-		return false;
-	for (i = 0; i <= len; i++)
-	{
-		if (i == len || s[i] == '.')
-		{
-			int			n = i - start;
-
-			if (n == 0 || n > NAME_MAX_LEN)
-				return false;
-			if (s[start] == '-' || s[i - 1] == '-')
-				return false;
-			start = i + 1;
-			continue;
-		}
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	}
-	return true;
-}
-
 /* labels: an object of string values, under Hetzner's label rules. */
 static void
 CheckLabels(const JsonbValue *v)
@@ -273,28 +214,25 @@ CheckLabels(const JsonbValue *v)
 	{
 		if (tok == WJB_KEY)
 		{
-			const char *slash;
-			const char *name;
-			int			nlen;
-
 			key = e.val.string.val;
 			klen = e.val.string.len;
-			slash = memchr(key, '/', klen);
-			name = slash ? slash + 1 : key;
-			nlen = klen - (int) (name - key);
-			if (slash && !LabelPrefixValid(key, (int) (slash - key)))
-				SPEC_ERROR("A label key prefix is a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters) followed by '/', e.g. \"example.com/role\".",
-						   "label key \"%s\" has an invalid prefix", Quoted(key, klen));
-			if (!LabelPartValid(name, nlen, false))
-				SPEC_ERROR("A label name is 1 to 63 characters of letters, digits, '.', '_' and '-', starting and ending with a letter or digit, optionally after a DNS prefix and '/'.",
-						   "label key \"%s\" is not a valid Hetzner label key", Quoted(key, klen));
-			if (!slash &&
-				((nlen == (int) strlen(PGEXT_LABEL_MANAGED_BY) &&
-				  memcmp(name, PGEXT_LABEL_MANAGED_BY, nlen) == 0) ||
-				 (nlen >= (int) strlen(PGEXT_LABEL_RESERVED_PREFIX) &&
-				  memcmp(name, PGEXT_LABEL_RESERVED_PREFIX, strlen(PGEXT_LABEL_RESERVED_PREFIX)) == 0)))
-				SPEC_ERROR("pgext sets \"" PGEXT_LABEL_MANAGED_BY "\", \"" PGEXT_LABEL_ACCOUNT "\" and \"" PGEXT_LABEL_SERVER "\" on every server it creates; keys \"" PGEXT_LABEL_MANAGED_BY "\" and \"" PGEXT_LABEL_RESERVED_PREFIX "*\" are reserved. Use another key.",
-						   "label key \"%s\" is reserved by pgext", Quoted(key, klen));
+			switch (label_key_check(key, klen))
+			{
+				case LABEL_KEY_OK:
+					break;
+				case LABEL_KEY_BAD_PREFIX:
+					SPEC_ERROR("A label key prefix is a DNS subdomain (lowercase letters, digits, '-' and '.', at most 253 characters) followed by '/', e.g. \"example.com/role\".",
+							   "label key \"%s\" has an invalid prefix", Quoted(key, klen));
+					break;
+				case LABEL_KEY_BAD_NAME:
+					SPEC_ERROR("A label name is 1 to 63 characters of letters, digits, '.', '_' and '-', starting and ending with a letter or digit, optionally after a DNS prefix and '/'.",
+							   "label key \"%s\" is not a valid Hetzner label key", Quoted(key, klen));
+					break;
+				case LABEL_KEY_RESERVED:
+					SPEC_ERROR("pgext sets \"" PGEXT_LABEL_MANAGED_BY "\", \"" PGEXT_LABEL_ACCOUNT "\" and \"" PGEXT_LABEL_SERVER "\" on every server it creates; keys \"" PGEXT_LABEL_MANAGED_BY "\" and \"" PGEXT_LABEL_RESERVED_PREFIX "*\" are reserved. Use another key.",
+							   "label key \"%s\" is reserved by pgext", Quoted(key, klen));
+					break;
+			}
 		}
 		else if (tok == WJB_VALUE)
 		{
@@ -302,7 +240,7 @@ CheckLabels(const JsonbValue *v)
 				SPEC_ERROR("Hetzner label values are strings: quote the value.",
 						   "label \"%s\" must have a string value, not %s",
 						   Quoted(key, klen), TypeName(&e));
-			if (!LabelPartValid(e.val.string.val, e.val.string.len, true))
+			if (!label_part_valid(e.val.string.val, e.val.string.len, true))
 				SPEC_ERROR("A label value is empty or 1 to 63 characters of letters, digits, '.', '_' and '-', starting and ending with a letter or digit.",
 						   "label \"%s\" has an invalid value \"%s\"",
 						   Quoted(key, klen), Quoted(e.val.string.val, e.val.string.len));

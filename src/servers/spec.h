@@ -1,10 +1,6 @@
 /*
- * spec.h — the server spec check (spec.c) and pgext's own Hetzner labels.
- *
- * Every server pgext creates carries these labels; a spec cannot set them
- * (nor any other unprefixed key starting with PGEXT_LABEL_RESERVED_PREFIX),
- * so the fleet can always be found and attributed by label selector:
- *   managed-by=pgext, pgext-account=<account uuid>, pgext-server=<server id>
+ * spec.h — the server spec check (spec.c); pgext's own Hetzner labels are
+ * in labels.h (included here for the modules that set them).
  */
 #ifndef PGEXT_SERVERS_SPEC_H
 #define PGEXT_SERVERS_SPEC_H
@@ -12,11 +8,7 @@
 #include "postgres.h"
 #include "utils/jsonb.h"
 
-#define PGEXT_LABEL_MANAGED_BY			"managed-by"
-#define PGEXT_LABEL_MANAGED_BY_VALUE	"pgext"
-#define PGEXT_LABEL_ACCOUNT				"pgext-account"
-#define PGEXT_LABEL_SERVER				"pgext-server"
-#define PGEXT_LABEL_RESERVED_PREFIX		"pgext-"
+#include "servers/labels.h"
 
 /* Most locations a spec may list (the capacity fallback order). */
 #define PGEXT_SPEC_MAX_LOCATIONS		10

@@ -11,9 +11,6 @@
  */
 #include "postgres.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
-
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
@@ -24,67 +21,13 @@
 #include "settings.h"
 #include "webhooks/webhooks.h"
 #include "worker/config.h"
+#include "worker/urlcheck.h"
 
-/* Whether host names this machine (localhost, 127/8, ::1, 0.0.0.0, ::). */
-static bool
-HostIsLoopback(const char *host)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	char		buf[256];
-	size_t		n = strlen(host);
-
-	if (pg_strcasecmp(host, "localhost") == 0 ||
-		(n > 10 && pg_strcasecmp(host + n - 10, ".localhost") == 0))
-		return true;
-	/* curl gives IPv6 hosts in brackets */
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof(buf))
-	{
-		memcpy(buf, host + 1, n - 2);
-		buf[n - 2] = '\0';
-		host = buf;
-	}
-	if (inet_pton(AF_INET, host, &a4) == 1)
-	{
-		uint32		h = ntohl(a4.s_addr);
-
-		return (h >> 24) == 127 || h == 0;
-	}
-	if (inet_pton(AF_INET6, host, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) || IN6_IS_ADDR_UNSPECIFIED(&a6) ||
-			(IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
-	return false;
-}
-
-/* Why url may not be used as an API base URL; reason "" when it may. */
+/* Why url may not be used as an API base URL (url_check_api); reason "" when it may. */
 void
 WorkerConfigCheckUrl(const char *url, char *reason, size_t len)
 {
-	CURLU	   *u = curl_url();
-	char	   *scheme = NULL;
-	char	   *host = NULL;
-
-	reason[0] = '\0';
-	if (u == NULL)
-	{
-		snprintf(reason, len, "out of memory checking the URL");
-		return;
-	}
-	if (url == NULL || url[0] == '\0')
-		snprintf(reason, len, "the URL is empty");
-	else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-			 curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-			 curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-		snprintf(reason, len, "\"%s\" is not a URL", url);
-	else if (pg_strcasecmp(scheme, "https") != 0 && pg_strcasecmp(scheme, "http") != 0)
-		snprintf(reason, len, "\"%s\" is not an http(s) URL", url);
-	else if (!pgext_allow_insecure_urls && pg_strcasecmp(scheme, "https") != 0)
-		snprintf(reason, len, "\"%s\" is not https (set pgext.allow_insecure_urls only for test fakes)", url);
-	else if (!pgext_allow_insecure_urls && HostIsLoopback(host))
-		snprintf(reason, len, "\"%s\" points at this machine (set pgext.allow_insecure_urls only for test fakes)", url);
-	curl_free(scheme);
-	curl_free(host);
-	curl_url_cleanup(u);
+	url_check_api(url, pgext_allow_insecure_urls, reason, len);
 }
 
 /* Why key does not fit livemode; reason "" when it does. */

@@ -31,6 +31,7 @@
 
 #include <curl/curl.h>
 
+#include "worker/headers.h"
 #include "worker/http.h"
 
 #define MAX_CONNECTIONS		64		/* kept in the multi handle's cache */
@@ -239,68 +240,11 @@ WriteCallback(char *data, size_t size, size_t nmemb, void *userp)
 	return n;
 }
 
-/* Whether header name [name, name + len) is want (ASCII case-insensitive). */
-static int
-HeaderIs(const char *name, size_t len, const char *want)
-{
-	return len == strlen(want) && strncasecmp(name, want, len) == 0;
-}
-
-/* A non-negative decimal integer from s, or -1 (absent, garbage, overflow). */
-static long long
-ParseCount(const char *s)
-{
-	char	   *end;
-	long long	v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return -1;
-	return v;
-}
-
-/* Retry-After in seconds (digits, optional fraction), or -1 (absent, a date, garbage). */
-static double
-ParseSeconds(const char *s)
-{
-	char	   *end;
-	double		v;
-	const char *p;
-
-	for (p = s; *p != '\0'; p++)
-		if ((*p < '0' || *p > '9') && *p != '.')
-			return -1;
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || *end != '\0' || v < 0)
-		return -1;
-	return v;
-}
-
-/* Copy header value src into a correlation id: printable ASCII, truncated. */
-static void
-SetCorrelation(char *dst, size_t dstlen, const char *src)
-{
-	size_t		o = 0;
-
-	for (; *src != '\0' && o < dstlen - 1; src++)
-	{
-		unsigned char c = (unsigned char) *src;
-
-		dst[o++] = (c < 0x21 || c > 0x7e) ? '?' : (char) c;
-	}
-	dst[o] = '\0';
-}
-
 /*
- * CURLOPT_HEADERFUNCTION: one header line (not NUL-terminated).  Records the
- * rate-limit headers, Retry-After and the correlation id; a status line
- * (a new response, e.g. after 100 Continue) clears what was recorded.
+ * CURLOPT_HEADERFUNCTION: one header line (not NUL-terminated), parsed by
+ * http_header_parse (headers.c).  Records the rate-limit headers,
+ * Retry-After and the correlation id; a status line (a new response, e.g.
+ * after 100 Continue) clears what was recorded.
  */
 static size_t
 HeaderCallback(char *data, size_t size, size_t nitems, void *userp)
@@ -308,60 +252,41 @@ HeaderCallback(char *data, size_t size, size_t nitems, void *userp)
 	Transfer   *t = (Transfer *) userp;
 	HttpRequest *r = t->req;
 	size_t		n = size * nitems;
-	const char *colon;
-	const char *v;
-	const char *end;
-	size_t		namelen;
-	size_t		vlen;
-	char		val[128];
+	HttpHeader	h;
 
-	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0)
+	switch (http_header_parse(data, n, &h))
 	{
-		r->rl_limit = -1;
-		r->rl_remaining = -1;
-		r->rl_reset = -1;
-		r->retry_after = -1;
-		r->correlation_id[0] = '\0';
-		t->corr_is_x = 0;
-		return n;
+		case HTTP_HEADER_STATUS:
+			r->rl_limit = -1;
+			r->rl_remaining = -1;
+			r->rl_reset = -1;
+			r->retry_after = -1;
+			r->correlation_id[0] = '\0';
+			t->corr_is_x = 0;
+			break;
+		case HTTP_HEADER_RL_LIMIT:
+			r->rl_limit = (long) h.count;
+			break;
+		case HTTP_HEADER_RL_REMAINING:
+			r->rl_remaining = (long) h.count;
+			break;
+		case HTTP_HEADER_RL_RESET:
+			r->rl_reset = h.count;
+			break;
+		case HTTP_HEADER_RETRY_AFTER:
+			r->retry_after = h.seconds;
+			break;
+		case HTTP_HEADER_X_CORRELATION_ID:
+			memcpy(r->correlation_id, h.id, sizeof(r->correlation_id));
+			t->corr_is_x = 1;
+			break;
+		case HTTP_HEADER_REQUEST_ID:
+			if (!t->corr_is_x)
+				memcpy(r->correlation_id, h.id, sizeof(r->correlation_id));
+			break;
+		case HTTP_HEADER_OTHER:
+			break;
 	}
-	colon = memchr(data, ':', n);
-	if (colon == NULL)
-		return n;
-	namelen = (size_t) (colon - data);
-	v = colon + 1;
-	end = data + n;
-	while (v < end && (*v == ' ' || *v == '\t'))
-		v++;
-	while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	vlen = (size_t) (end - v);
-	if (vlen >= sizeof(val))
-	{
-		/* too long for any header we want but an id: keep its start */
-		if (!HeaderIs(data, namelen, "x-correlation-id") &&
-			!HeaderIs(data, namelen, "request-id"))
-			return n;
-		vlen = sizeof(val) - 1;
-	}
-	memcpy(val, v, vlen);
-	val[vlen] = '\0';
-
-	if (HeaderIs(data, namelen, "ratelimit-limit"))
-		r->rl_limit = (long) ParseCount(val);
-	else if (HeaderIs(data, namelen, "ratelimit-remaining"))
-		r->rl_remaining = (long) ParseCount(val);
-	else if (HeaderIs(data, namelen, "ratelimit-reset"))
-		r->rl_reset = ParseCount(val);
-	else if (HeaderIs(data, namelen, "retry-after"))
-		r->retry_after = ParseSeconds(val);
-	else if (HeaderIs(data, namelen, "x-correlation-id"))
-	{
-		SetCorrelation(r->correlation_id, sizeof(r->correlation_id), val);
-		t->corr_is_x = 1;
-	}
-	else if (HeaderIs(data, namelen, "request-id") && !t->corr_is_x)
-		SetCorrelation(r->correlation_id, sizeof(r->correlation_id), val);
 	return n;
 }
 

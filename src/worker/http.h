@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "worker/headers.h"
+
 typedef struct HttpEngine HttpEngine;
 
 typedef struct HttpRequest
@@ -56,7 +58,7 @@ typedef struct HttpRequest
 				rl_remaining;	/* RateLimit-Remaining, -1 when absent */
 	long long	rl_reset;		/* RateLimit-Reset (unix seconds), -1 when absent */
 	double		retry_after;	/* Retry-After seconds, -1 when absent (or a date) */
-	char		correlation_id[128];	/* x-correlation-id, else Request-Id, else "" */
+	char		correlation_id[HTTP_CORRELATION_ID_SIZE];	/* x-correlation-id, else Request-Id, else "" */
 	double		duration_ms;	/* submit to completion, CLOCK_MONOTONIC */
 } HttpRequest;
 

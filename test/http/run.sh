@@ -26,7 +26,7 @@ fail() {
 # 1000 sockets on each side (the fake is one process too)
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
-gcc -Wall -Wextra -Werror -g -O1 -I"$root/src" "$root/src/worker/http.c" \
+gcc -Wall -Wextra -Werror -g -O1 -I"$root/src" "$root/src/worker/http.c" "$root/src/worker/headers.c" \
   "$root/test/http/engine_test.c" -o "$work/engine_test" -lcurl -lpthread
 
 # wait_port FILE: the port a server wrote to FILE (up to 10 s)
