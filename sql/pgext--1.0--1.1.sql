@@ -17,3 +17,8 @@
 -- SQL (a GUC save/restore per call; see sql/install/rate_limit.sql).
 ALTER FUNCTION pgext.rate_limit(text, integer, double precision, integer) RESET search_path;
 ALTER FUNCTION pgext.rate_limit_reset(text) RESET search_path;
+
+-- webhook_ingest hot path (issue 14): the function pins its search path in C
+-- (pg_catalog, pgext; see sql/install/webhooks.sql) instead of a per-call
+-- SET search_path.
+ALTER FUNCTION pgext.webhook_ingest(text, text, text, timestamptz) RESET search_path;

@@ -211,3 +211,43 @@ RESET pgext.webhook_payload_retention;
 SELECT * FROM pgext.webhook_retention(pg_catalog.to_timestamp(1769817901));
 SELECT status, count(*) FROM pgext.webhook_events GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS rejections_left FROM pgext.webhook_rejections;
+
+-- Signing key cache (src/webhooks/signing.c, issue 14): each backend keeps the
+-- HMAC keyed with the current secret, and must never serve it once the
+-- secret's row changed (set, rotation, rewrap, delete, a rollback).
+-- Signatures made here with pgcrypto's hmac().
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+\set cbody1 '{"id":"evt_cache_1","object":"event","created":1767225600,"livemode":false,"type":"customer.created","data":{"object":{"id":"cus_cache_1","object":"customer"}}}'
+\set cbody2 '{"id":"evt_cache_2","object":"event","created":1767225600,"livemode":false,"type":"customer.created","data":{"object":{"id":"cus_cache_2","object":"customer"}}}'
+SELECT 't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody1', 'whsec_cache_one', 'sha256'), 'hex') AS c1_one,
+       't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody2', 'whsec_cache_one', 'sha256'), 'hex') AS c2_one,
+       't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody2', 'whsec_cache_two', 'sha256'), 'hex') AS c2_two \gset
+-- ingest ok (the key is now cached), then a new secret: the old signature is refused
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody1', :'c1_one', pg_catalog.to_timestamp(1767225600));
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_two') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- inside one transaction, then rolled back: the old secret is back in force
+BEGIN;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+ROLLBACK;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- deleted: a configuration error, not a stale key
+SELECT pgext.secret_delete('webhook:stripe') AS removed;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- expired: the store's error, not a stale key
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_two', expires_at => pg_catalog.now() + '1 hour') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+UPDATE pgext.secrets SET expires_at = pg_catalog.now() - interval '1 second' WHERE name = 'webhook:stripe' AND account_id IS NULL;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- a new session: the same
+\c
+\set VERBOSITY terse
+SET client_min_messages = warning;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT pgext.secret_set('webhook:stripe', 'whsec_test_current') IS NOT NULL AS stored;

@@ -13,6 +13,8 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -22,6 +24,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
@@ -412,6 +415,35 @@ ReceivedAt(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Pin the search path to pg_catalog, then pgext (this function's own schema),
+ * for everything this call runs: the same protection as a function-level
+ * SET search_path = pg_catalog, pgext, pg_temp (a caller's path never
+ * changes what an operator, function, type or table in pgext's SQL resolves
+ * to; the temporary schema is not searched at all), without the GUC
+ * save/parse/restore that costs on every call.  The override is popped
+ * before returning; on an error, (sub)transaction abort pops it.
+ */
+static void
+PinSearchPath(FunctionCallInfo fcinfo)
+{
+	static Oid	cached_fn = InvalidOid;
+	static Oid	cached_nsp = InvalidOid;
+	OverrideSearchPath path;
+
+	if (fcinfo->flinfo->fn_oid != cached_fn)
+	{
+		cached_nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+		cached_fn = fcinfo->flinfo->fn_oid;
+	}
+	path.schemas = list_make2_oid(PG_CATALOG_NAMESPACE, cached_nsp);
+	path.addCatalog = false;
+	path.addTemp = false;
+	path.generation = 0;
+	PushOverrideSearchPath(&path);
+	list_free(path.schemas);
+}
+
+/*
  * webhook_ingest(source, payload, signature, received_at)
  *   RETURNS pgext.webhook_result (status, event_id)
  */
@@ -433,12 +465,14 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	received_at = ReceivedAt(fcinfo);
 
+	PinSearchPath(fcinfo);
 	SPI_connect();
 	r.status = Ingest(source,
 		   PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 		   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 		   received_at, callcxt, &r);
 	SPI_finish();
+	PopOverrideSearchPath();
 
 	values[0] = CStringGetTextDatum(r.status);
 	if (r.event_id != NULL)
