@@ -251,3 +251,28 @@ SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stor
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
 SELECT pgext.secret_set('webhook:stripe', 'whsec_test_current') IS NOT NULL AS stored;
+
+-- Bodies are parsed without a subtransaction (src/webhooks/jsonparse.c) into
+-- the very jsonb jsonb_in makes; what only jsonb_in can decide (deep nesting,
+-- numbers beyond numeric's range) goes through jsonb_in in a subtransaction.
+-- A generic source stores the whole body: compare it with jsonb_in's value.
+CREATE TEMP TABLE jp_bodies (n int, body text);
+INSERT INTO jp_bodies VALUES
+  (1, '{"id":"jp_1","type":"t","a":[1,2.50,-0.0,1e3,1E-7,true,false,null,"\u00e9\n\"x\""],"dup":1,"dup":2,"nested":{"b":{"c":[{},[]]}},"big":123456789012345678901234567890}'),
+  (2, '{"id":"jp_2","type":"t","n":1e5000}'),
+  (3, '{"id":"jp_3","type":"t","n":-1.5e-999,"m":9e999}'),
+  (4, '{"id":"jp_4","type":"t","d":' || pg_catalog.repeat('[', 1200) || pg_catalog.repeat(']', 1200) || '}'),
+  (5, '{"id":"jp_5","type":"t","s":"\u0000"}'),
+  (6, '{"id":"jp_6","type":"t",}'),
+  (7, '"jp_7"'),
+  (8, '{"id":"jp_8","type":"t","x":"\ud83d\ude00","y":"\ud83d"}'),
+  (9, '{"id":"jp_9","type":"t","x":"\ud83d\ude00 {[ ", "e":{}}'),
+  (10, ' [1, {"id":"jp_10"}] ');
+SELECT j.n, w.status, w.event_id
+  FROM jp_bodies j,
+       LATERAL pgext.webhook_ingest('n8n', j.body, 'sha256=' || pg_catalog.encode(public.hmac(j.body, 'n8n-signing-key', 'sha256'), 'hex'),
+                                    pg_catalog.to_timestamp(1767225600)) w
+ ORDER BY j.n;
+SELECT j.n, e.payload = j.body::jsonb AS same_as_jsonb_in
+  FROM jp_bodies j JOIN pgext.webhook_events e ON e.source = 'n8n' AND e.event_id = 'jp_' || j.n
+ ORDER BY j.n;

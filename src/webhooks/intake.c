@@ -232,7 +232,9 @@ ParseJsonbBody(void *arg)
 }
 
 /*
- * Parse the body with jsonb_in.  A body jsonb_in refuses raises a data
+ * Parse the body as jsonb_in does: without a subtransaction when
+ * jsonparse.c can (it returns NULL for a body jsonb_in refuses), else with
+ * jsonb_in itself in one.  A body jsonb_in refuses raises a data
  * exception (class 22: syntax, numeric range, \u0000) or a program limit
  * (class 54: nesting depth, size), PGEXT_ERROR_BAD_INPUT in subxact.c;
  * either is reported as NULL, because a bad body must be a 'malformed'
@@ -242,9 +244,12 @@ static Jsonb *
 ParseJsonb(text *payload)
 {
 	ParseJsonbArgs a = {text_to_cstring(payload), NULL};
-	Jsonb	   *result = NULL;
+	Jsonb	   *result;
+	bool		fallback;
 
-	if (PgextTryInSubxact(ParseJsonbBody, &a, PgextIsBadInputError, NULL))
+	/* the common case: no subtransaction (jsonparse.c) */
+	result = WebhookParseJsonb((char *) a.cstr, (int) VARSIZE_ANY_EXHDR(payload), &fallback);
+	if (fallback && PgextTryInSubxact(ParseJsonbBody, &a, PgextIsBadInputError, NULL))
 		result = a.result;
 	pfree((char *) a.cstr);
 	return result;
