@@ -251,6 +251,8 @@ SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stor
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
 SELECT pgext.secret_set('webhook:stripe', 'whsec_test_current') IS NOT NULL AS stored;
+-- settle the two events (tests after this one share the database)
+SELECT applied, ignored FROM pgext.webhook_apply(1000);
 
 -- Bodies are parsed without a subtransaction (src/webhooks/jsonparse.c) into
 -- the very jsonb jsonb_in makes; what only jsonb_in can decide (deep nesting,
