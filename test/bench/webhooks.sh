@@ -5,7 +5,10 @@
 # throwaway cluster per fsync setting, in one command.  Prints tps, the ratio
 # and each beside the floor.
 #   bash test/bench/webhooks.sh   (FSYNCS="off on" SECONDS_PER_RUN=15 ROUNDS=3 CLIENTS=8
-#                                  MODE=prepared DELIVERIES=400000)
+#                                  MODE=prepared DELIVERIES=400000 WORKER=on)
+# WORKER=off keeps the background worker from applying the recorded events
+# while the benchmark runs (it applies each one soon after its commit, on the
+# same two cores: work the plpgsql baseline never does).
 # fsync=off is the CPU-bound run (the issue-14 target: (a)/(b) >= 1.1), fsync=on
 # the one a production server sees (commit flushes dominate both variants).
 # Both variants read the signing secret from the secret store, verify, check
@@ -19,5 +22,5 @@ for fsync in ${FSYNCS:-off on}; do
   echo "=== fsync=$fsync ==="
   ( bench_main webhooks --keys SECONDS_PER_RUN="${SECONDS_PER_RUN:-15}" ROUNDS="${ROUNDS:-3}" \
       CLIENTS="${CLIENTS:-8}" MODE="${MODE:-prepared}" DELIVERIES="${DELIVERIES:-400000}" \
-      -o max_connections=50 -o fsync="$fsync" )
+      -o max_connections=50 -o fsync="$fsync" -o pgext.worker_enabled="${WORKER:-on}" )
 done
