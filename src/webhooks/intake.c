@@ -4,8 +4,9 @@
  * webhook_ingest() is the hot path an app's HTTP handler calls with the raw
  * body and signature header.  It verifies the HMAC (signing.c: a keyed
  * OpenSSL EVP_MAC per backend over the secret store, CRYPTO_memcmp), checks the
- * timestamp tolerance, parses the body with PostgreSQL's jsonb, and records
- * the event once per (source, event id).  Every rejection is a status plus a
+ * timestamp tolerance, parses the body into jsonb (jsonparse.c, without a
+ * subtransaction), and records the event once per (source, event id).  It
+ * pins its own search path (PinSearchPath) instead of a SET clause.  Every rejection is a status plus a
  * row in pgext.webhook_rejections (no payload, no secret), never an
  * exception.  Applying events to state is webhook_apply (apply.c).
  */
