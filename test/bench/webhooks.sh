@@ -5,7 +5,7 @@
 # throwaway cluster per fsync setting, in one command.  Prints tps, the ratio
 # and each beside the floor.
 #   bash test/bench/webhooks.sh   (FSYNCS="off on" SECONDS_PER_RUN=15 ROUNDS=3 CLIENTS=8
-#                                  MODE=prepared DELIVERIES=400000 WORKER=on)
+#                                  MODE=prepared DELIVERIES=400000 WORKER=on PERCALL_ROUNDS=$ROUNDS)
 # WORKER=off keeps the background worker from applying the recorded events
 # while the benchmark runs (it applies each one soon after its commit, on the
 # same two cores: work the plpgsql baseline never does).
@@ -22,5 +22,6 @@ for fsync in ${FSYNCS:-off on}; do
   echo "=== fsync=$fsync ==="
   ( bench_main webhooks --keys SECONDS_PER_RUN="${SECONDS_PER_RUN:-15}" ROUNDS="${ROUNDS:-3}" \
       CLIENTS="${CLIENTS:-8}" MODE="${MODE:-prepared}" DELIVERIES="${DELIVERIES:-400000}" \
+      PERCALL_ROUNDS="${PERCALL_ROUNDS:-${ROUNDS:-3}}" \
       -o max_connections=50 -o fsync="$fsync" -o pgext.worker_enabled="${WORKER:-on}" )
 done

@@ -45,9 +45,9 @@ SQL
 }
 # shellcheck disable=SC2034  # filled through bench_rounds' name reference
 declare -A us=()
-bench_rounds us percall pgext plpgsql
+ROUNDS=${PERCALL_ROUNDS:-$ROUNDS} bench_rounds us percall pgext plpgsql
 echo
-echo "function only (20000 calls in one transaction):"
+echo "function only (20000 calls in one transaction, ${PERCALL_ROUNDS:-$ROUNDS} rounds):"
 bench_report us 'us/call %7.2f' \
   pgext   '(a) pgext.webhook_ingest            ' \
   plpgsql '(b) plpgsql + pgcrypto hmac()       '
