@@ -2275,3 +2275,8 @@ CREATE POLICY staff_read ON pgext.account_forgets FOR SELECT TO pgext_admin, pge
 CREATE POLICY staff_read ON pgext.secret_account_keys FOR SELECT TO pgext_admin USING (true);
 GRANT SELECT ON pgext.account_forgets TO pgext_support;
 GRANT EXECUTE ON FUNCTION pgext.account_export(uuid) TO pgext_support;
+
+-- webhook_ingest hot path (issue 14): the function pins its search path in C
+-- (pg_catalog, pgext; see sql/install/webhooks.sql) instead of a per-call
+-- SET search_path.
+ALTER FUNCTION pgext.webhook_ingest(text, text, text, timestamptz) RESET search_path;

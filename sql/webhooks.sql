@@ -226,3 +226,70 @@ RESET pgext.webhook_payload_retention;
 SELECT * FROM pgext.webhook_retention(pg_catalog.to_timestamp(1769817901));
 SELECT status, count(*) FROM pgext.webhook_events GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS rejections_left FROM pgext.webhook_rejections;
+
+-- Signing key cache (src/webhooks/signing.c, issue 14): each backend keeps the
+-- HMAC keyed with the current secret, and must never serve it once the
+-- secret's row changed (set, rotation, rewrap, delete, a rollback).
+-- Signatures made here with pgcrypto's hmac().
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+\set cbody1 '{"id":"evt_cache_1","object":"event","created":1767225600,"livemode":false,"type":"customer.created","data":{"object":{"id":"cus_cache_1","object":"customer"}}}'
+\set cbody2 '{"id":"evt_cache_2","object":"event","created":1767225600,"livemode":false,"type":"customer.created","data":{"object":{"id":"cus_cache_2","object":"customer"}}}'
+SELECT 't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody1', 'whsec_cache_one', 'sha256'), 'hex') AS c1_one,
+       't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody2', 'whsec_cache_one', 'sha256'), 'hex') AS c2_one,
+       't=1767225600,v1=' || pg_catalog.encode(public.hmac('1767225600.' || :'cbody2', 'whsec_cache_two', 'sha256'), 'hex') AS c2_two \gset
+-- ingest ok (the key is now cached), then a new secret: the old signature is refused
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody1', :'c1_one', pg_catalog.to_timestamp(1767225600));
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_two') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- inside one transaction, then rolled back: the old secret is back in force
+BEGIN;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+ROLLBACK;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- deleted: a configuration error, not a stale key
+SELECT pgext.secret_delete('webhook:stripe') AS removed;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- expired: the store's error, not a stale key
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_two', expires_at => pg_catalog.now() + '1 hour') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+UPDATE pgext.secrets SET expires_at = pg_catalog.now() - interval '1 second' WHERE name = 'webhook:stripe' AND account_id IS NULL;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+-- a new session: the same
+\c
+\set VERBOSITY terse
+SET client_min_messages = warning;
+SELECT pgext.secret_set('webhook:stripe', 'whsec_cache_one') IS NOT NULL AS stored;
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_two', pg_catalog.to_timestamp(1767225600));
+SELECT status, event_id FROM pgext.webhook_ingest('stripe', :'cbody2', :'c2_one', pg_catalog.to_timestamp(1767225600));
+SELECT pgext.secret_set('webhook:stripe', 'whsec_test_current') IS NOT NULL AS stored;
+-- settle the two events (tests after this one share the database)
+SELECT applied, ignored FROM pgext.webhook_apply(1000);
+
+-- Bodies are parsed without a subtransaction (src/webhooks/jsonparse.c) into
+-- the very jsonb jsonb_in makes; what only jsonb_in can decide (deep nesting,
+-- numbers beyond numeric's range) goes through jsonb_in in a subtransaction.
+-- A generic source stores the whole body: compare it with jsonb_in's value.
+CREATE TEMP TABLE jp_bodies (n int, body text);
+INSERT INTO jp_bodies VALUES
+  (1, '{"id":"jp_1","type":"t","a":[1,2.50,-0.0,1e3,1E-7,true,false,null,"\u00e9\n\"x\""],"dup":1,"dup":2,"nested":{"b":{"c":[{},[]]}},"big":123456789012345678901234567890}'),
+  (2, '{"id":"jp_2","type":"t","n":1e5000}'),
+  (3, '{"id":"jp_3","type":"t","n":-1.5e-999,"m":9e999}'),
+  (4, '{"id":"jp_4","type":"t","d":' || pg_catalog.repeat('[', 1200) || pg_catalog.repeat(']', 1200) || '}'),
+  (5, '{"id":"jp_5","type":"t","s":"\u0000"}'),
+  (6, '{"id":"jp_6","type":"t",}'),
+  (7, '"jp_7"'),
+  (8, '{"id":"jp_8","type":"t","x":"\ud83d\ude00","y":"\ud83d"}'),
+  (9, '{"id":"jp_9","type":"t","x":"\ud83d\ude00 {[ ", "e":{}}'),
+  (10, ' [1, {"id":"jp_10"}] ');
+SELECT j.n, w.status, w.event_id
+  FROM jp_bodies j,
+       LATERAL pgext.webhook_ingest('n8n', j.body, 'sha256=' || pg_catalog.encode(public.hmac(j.body, 'n8n-signing-key', 'sha256'), 'hex'),
+                                    pg_catalog.to_timestamp(1767225600)) w
+ ORDER BY j.n;
+SELECT j.n, e.payload = j.body::jsonb AS same_as_jsonb_in
+  FROM jp_bodies j JOIN pgext.webhook_events e ON e.source = 'n8n' AND e.event_id = 'jp_' || j.n
+ ORDER BY j.n;

@@ -82,10 +82,14 @@ CREATE TABLE pgext.webhook_rejections (
 );
 CREATE INDEX webhook_rejections_time ON pgext.webhook_rejections (received_at);
 
+-- The hot path pins its search path in C instead of with SET search_path
+-- (src/webhooks/intake.c, PinSearchPath: pg_catalog, then pgext, no pg_temp,
+-- for everything the call runs; a GUC save/parse/restore per call costs
+-- more).  sql/security.sql replays the search_path attacks against it.
 CREATE FUNCTION pgext.webhook_ingest(source text, payload text, signature text,
                                      received_at timestamptz DEFAULT pg_catalog.now())
 RETURNS pgext.webhook_result AS 'MODULE_PATHNAME', 'webhook_ingest'
-LANGUAGE C VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp;
+LANGUAGE C VOLATILE SECURITY DEFINER;
 
 CREATE FUNCTION pgext.webhook_apply("limit" integer DEFAULT 100,
                                     OUT applied integer, OUT superseded integer,

@@ -2,22 +2,20 @@
  * intake.c — webhook intake: signature verification, parsing, dedup.
  *
  * webhook_ingest() is the hot path an app's HTTP handler calls with the raw
- * body and signature header.  It verifies the HMAC (OpenSSL one-shot HMAC,
- * CRYPTO_memcmp) with secrets read from the secret store (SecretLookup in
- * secrets/secrets.c, the C side of pgext.secret_get), checks the
- * timestamp tolerance, parses the body with PostgreSQL's jsonb, and records
- * the event once per (source, event id).  Every rejection is a status plus a
+ * body and signature header.  It verifies the HMAC (signing.c: a keyed
+ * OpenSSL EVP_MAC per backend over the secret store, CRYPTO_memcmp), checks the
+ * timestamp tolerance, parses the body into jsonb (jsonparse.c, without a
+ * subtransaction), and records the event once per (source, event id).  It
+ * pins its own search path (PinSearchPath) instead of a SET clause.  Every rejection is a status plus a
  * row in pgext.webhook_rejections (no payload, no secret), never an
  * exception.  Applying events to state is webhook_apply (apply.c).
  */
 #include "postgres.h"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -27,6 +25,7 @@
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/resowner.h"
@@ -40,8 +39,8 @@
 #include "common/spi.h"
 #include "common/subxact.h"
 #include "common/wake.h"
-#include "secrets/secrets.h"
 #include "webhooks/sigparse.h"
+#include "webhooks/signing.h"
 #include "webhooks/webhooks.h"
 
 PG_FUNCTION_INFO_V1(webhook_ingest);
@@ -53,7 +52,6 @@ int			pgext_webhook_max_attempts = 8;
 bool		pgext_stripe_livemode = false;
 
 #define STRIPE_SECRET "webhook:stripe"
-#define PREVIOUS_SUFFIX ":previous"
 #define MAX_EVENT_ID_LEN 255
 /* 9999-12-31 23:59:59 UTC: the latest "created" taken as a unix time. */
 #define MAX_UNIX_TIME INT64CONST(253402300799)
@@ -71,7 +69,7 @@ typedef struct SourceConfig
 	char	   *scheme;			/* timestamped: signature key, e.g. "v1" */
 	char	   *prefix;			/* plain: text before the signature, e.g. "sha256=" */
 	SigEncoding encoding;
-	const EVP_MD *md;
+	const char *digest;			/* OpenSSL digest name for the HMAC */
 	int			tolerance;		/* seconds */
 	char	   *id_key;
 	char	   *type_key;
@@ -140,16 +138,16 @@ WebhooksInit(void)
 
 /* ---- configuration and secrets ------------------------------------------- */
 
-/* Map a configured algorithm name to its digest. */
-static const EVP_MD *
+/* Map a configured algorithm name to its OpenSSL digest name. */
+static const char *
 DigestByName(const char *name)
 {
 	if (strcmp(name, "sha256") == 0)
-		return EVP_sha256();
+		return "SHA256";
 	if (strcmp(name, "sha512") == 0)
-		return EVP_sha512();
+		return "SHA512";
 	if (strcmp(name, "sha1") == 0)
-		return EVP_sha1();
+		return "SHA1";
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE), errhidestmt(true),
 			 errmsg("unsupported webhook HMAC algorithm \"%s\"", name),
@@ -171,7 +169,7 @@ LoadSource(const char *source, SourceConfig *cfg)
 		cfg->timestamped = true;
 		cfg->scheme = "v1";
 		cfg->encoding = SIG_ENCODING_HEX;
-		cfg->md = EVP_sha256();
+		cfg->digest = "SHA256";
 		cfg->tolerance = pgext_webhook_tolerance;
 		return;
 	}
@@ -185,140 +183,27 @@ LoadSource(const char *source, SourceConfig *cfg)
 	cfg->prefix = PgextGetText(0, 3);
 	cfg->scheme = PgextGetText(0, 4);
 	cfg->encoding = strcmp(PgextGetText(0, 5), "base64") == 0 ? SIG_ENCODING_BASE64 : SIG_ENCODING_HEX;
-	cfg->md = DigestByName(PgextGetText(0, 6));
+	cfg->digest = DigestByName(PgextGetText(0, 6));
 	cfg->tolerance = (int) PgextGetInt64(0, 7, pgext_webhook_tolerance);
 	cfg->id_key = PgextGetText(0, 8);
 	cfg->type_key = PgextGetText(0, 9);
 }
 
-/* A signing secret held in memory only while it is used. */
-typedef struct SigningSecret
-{
-	char	   *value;
-	int			len;
-} SigningSecret;
-
 /*
- * Read a signing secret from the secret store (SecretLookup, the store's C
- * entry point).  A missing current secret is a configuration error: the
- * caller should answer 5xx so the sender retries once it is set.
+ * Verify the signature: HMAC over the exact bytes received, "<t>.<body>" for
+ * a timestamped layout, with the current secret, then the previous one
+ * (signing.c keeps the keyed HMAC per backend, checked against the row).
  */
-static SigningSecret
-CurrentSecret(const char *name)
-{
-	SigningSecret s = {NULL, 0};
-
-	s.value = SecretLookup(name, NULL, true, &s.len);
-	if (s.value == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE), errhidestmt(true),
-				 errmsg("webhook signing secret \"%s\" is not set", name),
-				 errhint("Store the endpoint's signing secret with pgext.secret_set('%s', 'whsec_...').", name)));
-	return s;
-}
-
-typedef struct SecretLookupArgs
-{
-	const char *name;
-	SigningSecret result;
-} SecretLookupArgs;
-
-/* PgextTryInSubxact body: look a secret up (NULL when it is not stored). */
-static void
-LookupSecretBody(void *arg)
-{
-	SecretLookupArgs *a = (SecretLookupArgs *) arg;
-
-	a->result.value = SecretLookup(a->name, NULL, true, &a->result.len);
-}
-
-/*
- * Read the previous (rotated-out) secret, if one is stored and not expired.
- * The store raises PX002 for an expired secret; that means "none" here.  Only called when the current
- * secret did not match, so the hot path never pays for the subtransaction.
- */
-static SigningSecret
-PreviousSecret(const char *name)
-{
-	SecretLookupArgs a = {psprintf("%s%s", name, PREVIOUS_SUFFIX), {NULL, 0}};
-
-	if (!PgextTryInSubxact(LookupSecretBody, &a, PgextIsSecretExpiredError, NULL))
-		return (SigningSecret) {NULL, 0};
-	return a.result;
-}
-
-/* Wipe and free a secret. */
-static void
-ForgetSecret(SigningSecret *s)
-{
-	if (s->value == NULL)
-		return;
-	explicit_bzero(s->value, s->len);
-	pfree(s->value);
-	s->value = NULL;
-	s->len = 0;
-}
-
-/* ---- verification -------------------------------------------------------- */
-
-/* Whether any parsed signature equals HMAC(secret, data), compared in constant time. */
-static bool
-SignatureMatches(const SourceConfig *cfg, const SigningSecret *secret, const unsigned char *data,
-				 size_t len, const SigHeader *h)
-{
-	unsigned char mac[EVP_MAX_MD_SIZE];
-	unsigned int maclen = 0;
-	bool		match = false;
-	int			i;
-
-	if (HMAC(cfg->md, secret->value, secret->len, data, len, mac, &maclen) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INTERNAL_ERROR), errhidestmt(true),
-				 errmsg("HMAC computation failed in OpenSSL")));
-	for (i = 0; i < h->nsigs; i++)
-		if (h->siglen[i] == maclen && CRYPTO_memcmp(h->sig[i], mac, maclen) == 0)
-			match = true;
-	OPENSSL_cleanse(mac, sizeof(mac));
-	return match;
-}
-
-/* Verify the signature with the current secret, then the previous one. */
 static bool
 VerifySignature(const SourceConfig *cfg, const SigHeader *h, text *payload)
 {
-	const char *body = VARDATA_ANY(payload);
-	size_t		bodylen = VARSIZE_ANY_EXHDR(payload);
-	unsigned char *data = (unsigned char *) body;
-	size_t		len = bodylen;
-	SigningSecret secret;
-	bool		ok;
+	char		tbuf[32];
+	int			tlen = 0;
 
 	if (cfg->timestamped)
-	{
-		/* The signed content is "<t>.<body>", over the exact bytes received. */
-		char		tbuf[32];
-		int			tlen = snprintf(tbuf, sizeof(tbuf), INT64_FORMAT ".", (int64) h->timestamp);
-
-		len = tlen + bodylen;
-		data = palloc(len);
-		memcpy(data, tbuf, tlen);
-		memcpy(data + tlen, body, bodylen);
-	}
-	secret = CurrentSecret(cfg->secret_name);
-	ok = SignatureMatches(cfg, &secret, data, len, h);
-	ForgetSecret(&secret);
-	if (!ok)
-	{
-		secret = PreviousSecret(cfg->secret_name);
-		if (secret.value != NULL)
-		{
-			ok = SignatureMatches(cfg, &secret, data, len, h);
-			ForgetSecret(&secret);
-		}
-	}
-	if (data != (unsigned char *) body)
-		pfree(data);
-	return ok;
+		tlen = snprintf(tbuf, sizeof(tbuf), INT64_FORMAT ".", (int64) h->timestamp);
+	return SigningVerify(cfg->secret_name, cfg->digest, tbuf, tlen,
+						 VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload), h);
 }
 
 /* Parse the signature header according to the source's layout. */
@@ -351,7 +236,9 @@ ParseJsonbBody(void *arg)
 }
 
 /*
- * Parse the body with jsonb_in.  A body jsonb_in refuses raises a data
+ * Parse the body as jsonb_in does: without a subtransaction when
+ * jsonparse.c can (it returns NULL for a body jsonb_in refuses), else with
+ * jsonb_in itself in one.  A body jsonb_in refuses raises a data
  * exception (class 22: syntax, numeric range, \u0000) or a program limit
  * (class 54: nesting depth, size), PGEXT_ERROR_BAD_INPUT in subxact.c;
  * either is reported as NULL, because a bad body must be a 'malformed'
@@ -361,9 +248,12 @@ static Jsonb *
 ParseJsonb(text *payload)
 {
 	ParseJsonbArgs a = {text_to_cstring(payload), NULL};
-	Jsonb	   *result = NULL;
+	Jsonb	   *result;
+	bool		fallback;
 
-	if (PgextTryInSubxact(ParseJsonbBody, &a, PgextIsBadInputError, NULL))
+	/* the common case: no subtransaction (jsonparse.c) */
+	result = WebhookParseJsonb((char *) a.cstr, (int) VARSIZE_ANY_EXHDR(payload), &fallback);
+	if (fallback && PgextTryInSubxact(ParseJsonbBody, &a, PgextIsBadInputError, NULL))
 		result = a.result;
 	pfree((char *) a.cstr);
 	return result;
@@ -534,6 +424,35 @@ ReceivedAt(FunctionCallInfo fcinfo)
 }
 
 /*
+ * Pin the search path to pg_catalog, then pgext (this function's own schema),
+ * for everything this call runs: the same protection as a function-level
+ * SET search_path = pg_catalog, pgext, pg_temp (a caller's path never
+ * changes what an operator, function, type or table in pgext's SQL resolves
+ * to; the temporary schema is not searched at all), without the GUC
+ * save/parse/restore that costs on every call.  The override is popped
+ * before returning; on an error, (sub)transaction abort pops it.
+ */
+static void
+PinSearchPath(FunctionCallInfo fcinfo)
+{
+	static Oid	cached_fn = InvalidOid;
+	static Oid	cached_nsp = InvalidOid;
+	OverrideSearchPath path;
+
+	if (fcinfo->flinfo->fn_oid != cached_fn)
+	{
+		cached_nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
+		cached_fn = fcinfo->flinfo->fn_oid;
+	}
+	path.schemas = list_make2_oid(PG_CATALOG_NAMESPACE, cached_nsp);
+	path.addCatalog = false;
+	path.addTemp = false;
+	path.generation = 0;
+	PushOverrideSearchPath(&path);
+	list_free(path.schemas);
+}
+
+/*
  * webhook_ingest(source, payload, signature, received_at)
  *   RETURNS pgext.webhook_result (status, event_id)
  */
@@ -556,12 +475,14 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	received_at = ReceivedAt(fcinfo);
 
+	PinSearchPath(fcinfo);
 	SPI_connect();
 	r.status = Ingest(source,
 		   PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 		   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 		   received_at, callcxt, &r);
 	SPI_finish();
+	PopOverrideSearchPath();
 
 	values[0] = CStringGetTextDatum(r.status);
 	if (r.event_id != NULL)

@@ -21,4 +21,12 @@ extern void WebhooksInit(void);
 /* The stored form of a Stripe event: only what processing needs (payload.c). */
 extern Jsonb *StripeEventMinimal(Jsonb *event);
 
+/*
+ * Parse a NUL-terminated body of len bytes into jsonb as jsonb_in would,
+ * without raising for a body jsonb_in refuses (returns NULL).  Sets
+ * *fallback (and returns NULL) when only jsonb_in can decide: deep nesting,
+ * numbers numeric_in might refuse (jsonparse.c).
+ */
+extern Jsonb *WebhookParseJsonb(char *cstr, int len, bool *fallback);
+
 #endif							/* PGEXT_WEBHOOKS_H */
