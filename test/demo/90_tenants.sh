@@ -11,7 +11,7 @@ val() { psql -X -q -A -t -v ON_ERROR_STOP=1 "$@"; }
 
 alice=$(val -c "SELECT id FROM pgext.accounts WHERE external_id = 'alice'")
 bob=$(val -c "SELECT id FROM pgext.accounts WHERE external_id = 'bob'")
-[ -n "$alice" ] && [ -n "$bob" ] || { echo "alice and bob must exist by now (steps 10 and 30)" >&2; exit 1; }
+if [ -z "$alice" ] || [ -z "$bob" ]; then echo "alice and bob must exist by now (steps 10 and 30)" >&2; exit 1; fi
 ids() { sed -e "s/$alice/<alice>/g" -e "s/$bob/<bob>/g"; }
 
 echo '--- 1. tenant isolation: the app logs in as tenant_app (LOGIN, member of pgext_app; password never printed)'
