@@ -205,7 +205,7 @@ BEGIN
    WHERE x.account_id = $1 AND x.state <> 'deleted' AND x.desired_state <> 'deleted'
      AND NOT (x.state = 'failed' AND NOT x.needs_cleanup AND x.retry_at IS NULL);
   IF live > 0 AND NOT $2 THEN
-    RAISE EXCEPTION 'account % still has % live servers', $1, live USING ERRCODE = '55000',
+    RAISE EXCEPTION 'account % still has % live server(s)', $1, live USING ERRCODE = '55000',
       HINT = 'Delete them first with pgext.server_delete(server, reason), or call pgext.account_forget(account, force => true).';
   END IF;
   FOR srv IN SELECT x.id FROM pgext.servers x
