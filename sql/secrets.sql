@@ -376,3 +376,18 @@ SELECT pgext.secret_logging_risks();
 
 DROP ROLE regress_secret_reader, regress_secret_writer, regress_secret_admin,
   regress_secret_platform, regress_secret_nobody;
+
+-- secret_get / secret_masked pin their search path in C (issue 14): a
+-- caller's path is back as it was after a call, after an error caught by a
+-- subtransaction, and a missing secret is still a clean P0002.
+SET search_path = public, pg_temp;
+SELECT pg_catalog.current_setting('search_path') AS path_before;
+DO $$
+BEGIN
+  PERFORM pgext.secret_get('no-such-secret-sp', NULL);
+EXCEPTION WHEN no_data_found THEN
+  RAISE NOTICE 'caught: %', SQLSTATE;
+END $$;
+SELECT pg_catalog.current_setting('search_path') AS path_after,
+       pg_catalog.current_schemas(false) AS schemas_after;
+RESET search_path;
