@@ -121,6 +121,26 @@ SELECT pgext.secret_get('unicode');
 -- one flipped bit
 UPDATE pgext.secrets SET sealed = set_byte(sealed, 20, get_byte(sealed, 20) # 1) WHERE name = 'dup1';
 SELECT pgext.secret_get('dup1');
+-- a failed authentication drops the cached decryption context of its key
+-- (src/secrets/ctxcache.c); reads with the same key (every platform secret
+-- of this version) before and after it stay right, many times over
+DO $$
+DECLARE
+  good text := pgext.secret_get('sixteen');
+  fails int := 0;
+BEGIN
+  FOR i IN 1..50 LOOP
+    BEGIN
+      PERFORM pgext.secret_get('dup1');
+    EXCEPTION WHEN data_corrupted THEN
+      fails := fails + 1;
+    END;
+    IF pgext.secret_get('sixteen') IS DISTINCT FROM good THEN
+      RAISE EXCEPTION 'a read after a failed one returned another value';
+    END IF;
+  END LOOP;
+  RAISE NOTICE 'failed authentications: %, the good reads all the same', fails;
+END $$;
 -- a sealed value of an unknown format
 UPDATE pgext.secrets SET sealed = overlay(sealed PLACING '\x03'::bytea FROM 1 FOR 1)
  WHERE name = 'twelve';

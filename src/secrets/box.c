@@ -2,10 +2,13 @@
  * box.c — AES-256-GCM sealing of secret values, bound to their row.
  *
  * See box.h for the byte layout of sealed values and of the AAD.
- * Every buffer is allocated before the OpenSSL context is created and no
- * PostgreSQL error can be raised while the context exists, so the context is
- * freed on every path (EVP_CIPHER_CTX_free also cleanses the key schedule)
- * and the account key copied onto the stack is wiped right after.
+ * Every buffer is allocated before the OpenSSL context is created or reused
+ * and no PostgreSQL error can be raised while it is in use, so a sealing
+ * context is freed on every path (EVP_CIPHER_CTX_free also cleanses the key
+ * schedule), and the account key copied onto the stack is wiped right after.
+ * Opening reuses an initialised context per data key (ctxcache.c) with the
+ * value's own IV; one that any step fails on is dropped (freed), never
+ * reused.
  * Nonces are 96 random bits from pg_strong_random(): one data key seals far
  * fewer than the 2^32 values NIST SP 800-38D allows with random nonces.
  */
@@ -18,6 +21,7 @@
 #include "port/pg_bswap.h"
 
 #include "secrets/box.h"
+#include "secrets/ctxcache.h"
 #include "secrets/keyring.h"
 
 #define AAD_LABEL "pgext.secret.v1"
@@ -174,6 +178,8 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	unsigned char tag[SECRET_BOX_TAG_BYTES];
 	const EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *ctx;
+	const pg_uuid_t *account;
+	const uint8 *salt;
 	int			n = 0;
 	int			fin = 0;
 	int			format;
@@ -189,24 +195,44 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	/* 0x02 needs the account's salt; without it the key cannot exist */
 	if (format == SECRET_BOX_FORMAT_ACCOUNT && (!b->has_account || b->salt == NULL))
 		return NULL;
+	account = b->has_account ? &b->account : NULL;
+	salt = format == SECRET_BOX_FORMAT_ACCOUNT ? b->salt : NULL;
 	aad_len = BuildAad(b, &aad);
 	plain = palloc(ct_len + 1);
 	memcpy(tag, ct + ct_len, SECRET_BOX_TAG_BYTES);
-	cipher = AesGcm();
-	BindingKey(b, format, key);
 
-	ctx = EVP_CIPHER_CTX_new();
+	/* a context initialised with this key earlier, or a new one (cached) */
+	ctx = SecretCtxLookup(b->key_version, account, salt);
+	if (ctx == NULL)
+	{
+		cipher = AesGcm();
+		BindingKey(b, format, key);
+		ctx = EVP_CIPHER_CTX_new();
+		ok = ctx != NULL &&
+			EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
+			EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
+			EVP_DecryptInit_ex(ctx, NULL, NULL, key, NULL) == 1;
+		OPENSSL_cleanse(key, sizeof(key));
+		if (ok)
+			SecretCtxStore(b->key_version, account, salt, ctx);
+		else
+		{
+			EVP_CIPHER_CTX_free(ctx);
+			ctx = NULL;
+		}
+	}
+
+	/* this value's nonce, AAD, ciphertext and tag; no PostgreSQL error here */
 	ok = ctx != NULL &&
-		EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
-		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
-		EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
+		EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1 &&
 		EVP_DecryptUpdate(ctx, NULL, &fin, aad, aad_len) == 1 &&
 		(ct_len == 0 ||
 		 EVP_DecryptUpdate(ctx, (unsigned char *) plain, &n, ct, ct_len) == 1) &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SECRET_BOX_TAG_BYTES, tag) == 1 &&
 		EVP_DecryptFinal_ex(ctx, (unsigned char *) plain + n, &fin) == 1;
-	EVP_CIPHER_CTX_free(ctx);
-	OPENSSL_cleanse(key, sizeof(key));
+	/* a context a failure left half-used is never reused: free it */
+	if (!ok && ctx != NULL)
+		SecretCtxDrop(b->key_version, account, salt);
 	pfree(aad);
 	if (!ok)
 	{
