@@ -319,11 +319,14 @@ SET ROLE sec_atk_reader;
 SELECT pgext.secret_get('sec:api_key', :'acct');
 SELECT pgext.secret_get('sec:imported', :'acct');
 SELECT pgext.secret_masked('sec:imported', :'acct');
--- their error paths run SQL (the audit, the account check) under the pinned path
+-- their error paths run SQL (the audit, the account check) under the pinned
+-- path (SQLSTATEs only: the messages name the random account)
+\set VERBOSITY sqlstate
 SELECT pgext.secret_get('sec:missing', :'acct');
 SELECT pgext.secret_get('sec:missing', '00000000-0000-4000-8000-00000000dead');
 SELECT pgext.secret_masked('sec:missing', :'acct');
 SELECT pgext.secret_masked('sec:missing', '00000000-0000-4000-8000-00000000dead');
+\set VERBOSITY terse
 BEGIN;
 SELECT pgext.set_account(:'acct') OPERATOR(pg_catalog.=) :'acct' AS bound;
 SELECT name, last4, expired FROM pgext.secret_list() WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;
