@@ -5,7 +5,7 @@
  * 1024 sets of 4 slots (4096 keys, as many as the keyring's key cache),
  * keyed by a hash of (version, account, salt): 512 sets left ~13% of 1000
  * uniformly read accounts in overfull sets, missing on every pass.  The slot
- * array (~300 KB) lives in TopMemoryContext, each context (about 1 KB) in
+ * array (256 KB) lives in TopMemoryContext, each context (about 1 KB) in
  * OpenSSL's heap, so a backend that reads 4096 accounts' secrets holds
  * about 4 MB of them.  An evicted context is freed with EVP_CIPHER_CTX_free,
  * which cleanses its key schedule; all of them are freed at process exit.
