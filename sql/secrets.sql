@@ -121,6 +121,25 @@ SELECT pgext.secret_get('unicode');
 -- one flipped bit
 UPDATE pgext.secrets SET sealed = set_byte(sealed, 20, get_byte(sealed, 20) # 1) WHERE name = 'dup1';
 SELECT pgext.secret_get('dup1');
+-- failed authentications between good reads with the same key (every
+-- platform secret of this version): the good reads stay right, many times over
+DO $$
+DECLARE
+  good text := pgext.secret_get('sixteen');
+  fails int := 0;
+BEGIN
+  FOR i IN 1..50 LOOP
+    BEGIN
+      PERFORM pgext.secret_get('dup1');
+    EXCEPTION WHEN data_corrupted THEN
+      fails := fails + 1;
+    END;
+    IF pgext.secret_get('sixteen') IS DISTINCT FROM good THEN
+      RAISE EXCEPTION 'a read after a failed one returned another value';
+    END IF;
+  END LOOP;
+  RAISE NOTICE 'failed authentications: %, the good reads all the same', fails;
+END $$;
 -- a sealed value of an unknown format
 UPDATE pgext.secrets SET sealed = overlay(sealed PLACING '\x03'::bytea FROM 1 FOR 1)
  WHERE name = 'twelve';
@@ -376,3 +395,18 @@ SELECT pgext.secret_logging_risks();
 
 DROP ROLE regress_secret_reader, regress_secret_writer, regress_secret_admin,
   regress_secret_platform, regress_secret_nobody;
+
+-- secret_get / secret_masked pin their search path in C (issue 14): a
+-- caller's path is back as it was after a call, after an error caught by a
+-- subtransaction, and a missing secret is still a clean P0002.
+SET search_path = public, pg_temp;
+SELECT pg_catalog.current_setting('search_path') AS path_before;
+DO $$
+BEGIN
+  PERFORM pgext.secret_get('no-such-secret-sp', NULL);
+EXCEPTION WHEN no_data_found THEN
+  RAISE NOTICE 'caught: %', SQLSTATE;
+END $$;
+SELECT pg_catalog.current_setting('search_path') AS path_after,
+       pg_catalog.current_schemas(false) AS schemas_after;
+RESET search_path;

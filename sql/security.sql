@@ -15,14 +15,26 @@
 SET client_min_messages = warning;
 
 -- (a) SECURITY DEFINER functions whose search_path is not pinned with pg_temp last
--- (webhook_ingest pins pg_catalog, pgext in C for each call, cheaper than a
--- GUC save/restore on its hot path; the attacks in (b) are replayed against it)
+-- Functions that pin it in C instead (src/common/searchpath.c: pg_catalog,
+-- pgext, the temporary schema not searched at all), each with its reason; the attack replay in (b) calls
+-- each of them, on its success and on its error paths (which run SQL):
+--   secret_get      the hot read path: the SET clause cost ~22% of a read (issue 14)
+--   secret_masked   same declaration as secret_get, same cost
+--   webhook_ingest  the intake hot path: a GUC save/restore per delivery (issue 14)
+CREATE TEMP TABLE sec_pinned_in_c (fn regprocedure);
+INSERT INTO sec_pinned_in_c VALUES
+  ('pgext.secret_get(text,uuid)'), ('pgext.secret_masked(text,uuid)'),
+  ('pgext.webhook_ingest(text,text,text,timestamptz)');
 SELECT p.oid::regprocedure AS unpinned
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace AND p.prosecdef
-   AND p.oid <> 'pgext.webhook_ingest(text, text, text, timestamptz)'::pg_catalog.regprocedure
    AND NOT EXISTS (SELECT FROM pg_catalog.unnest(p.proconfig) c
                     WHERE c ~ '^search_path=pg_catalog, *pgext, *pg_temp$')
+   AND p.oid NOT IN (SELECT fn FROM sec_pinned_in_c)
+ ORDER BY p.oid::regprocedure::text;
+-- the C-pinned ones: definers with no SET clause at all
+SELECT p.oid::regprocedure AS pinned_in_c, p.prosecdef AS definer, p.proconfig
+  FROM pg_catalog.pg_proc p JOIN sec_pinned_in_c c ON c.fn = p.oid
  ORDER BY p.oid::regprocedure::text;
 -- every function of the schema, definer or not, with its search_path setting
 SELECT p.oid::regprocedure AS function, p.prosecdef AS definer,
@@ -308,6 +320,14 @@ SET ROLE sec_atk_reader;
 SELECT pgext.secret_get('sec:api_key', :'acct');
 SELECT pgext.secret_get('sec:imported', :'acct');
 SELECT pgext.secret_masked('sec:imported', :'acct');
+-- their error paths run SQL (the audit, the account check) under the pinned
+-- path (SQLSTATEs only: the messages name the random account)
+\set VERBOSITY sqlstate
+SELECT pgext.secret_get('sec:missing', :'acct');
+SELECT pgext.secret_get('sec:missing', '00000000-0000-4000-8000-00000000dead');
+SELECT pgext.secret_masked('sec:missing', :'acct');
+SELECT pgext.secret_masked('sec:missing', '00000000-0000-4000-8000-00000000dead');
+\set VERBOSITY terse
 BEGIN;
 SELECT pgext.set_account(:'acct') OPERATOR(pg_catalog.=) :'acct' AS bound;
 SELECT name, last4, expired FROM pgext.secret_list() WHERE account_id OPERATOR(pg_catalog.=) :'acct' ORDER BY name;

@@ -50,6 +50,7 @@
 #include "common/errcodes.h"
 #include "common/guard.h"
 #include "common/preload.h"
+#include "common/searchpath.h"
 #include "common/spi.h"
 #include "common/subxact.h"
 #include "secrets/audit.h"
@@ -354,11 +355,18 @@ SecretGetBody(FunctionCallInfo fcinfo)
 /*
  * secret_get(name, account DEFAULT NULL) RETURNS text: the decrypted value;
  * errors when it does not exist, has expired or cannot be decrypted.
+ * Declared without SET search_path (the hot path, issue 14): the path is
+ * pinned here instead (common/searchpath.h).
  */
 Datum
 secret_get(PG_FUNCTION_ARGS)
 {
-	return RunGuarded(SecretGetBody, fcinfo);
+	Datum		result;
+
+	PgextPinSearchPath(fcinfo);
+	result = RunGuarded(SecretGetBody, fcinfo);
+	PgextUnpinSearchPath();
+	return result;
 }
 
 /* Body of secret_masked(name, account). */
@@ -403,7 +411,12 @@ SecretMaskedBody(FunctionCallInfo fcinfo)
 Datum
 secret_masked(PG_FUNCTION_ARGS)
 {
-	return RunGuarded(SecretMaskedBody, fcinfo);
+	Datum		result;
+
+	PgextPinSearchPath(fcinfo);	/* declared without SET search_path */
+	result = RunGuarded(SecretMaskedBody, fcinfo);
+	PgextUnpinSearchPath();
+	return result;
 }
 
 /* Body of secret_delete(name, account). */

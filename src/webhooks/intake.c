@@ -6,9 +6,9 @@
  * OpenSSL EVP_MAC per backend over the secret store, CRYPTO_memcmp), checks the
  * timestamp tolerance, parses the body into jsonb (jsonparse.c, without a
  * subtransaction), and records the event once per (source, event id).  It
- * pins its own search path (PinSearchPath) instead of a SET clause.  Every rejection is a status plus a
- * row in pgext.webhook_rejections (no payload, no secret), never an
- * exception.  Applying events to state is webhook_apply (apply.c).
+ * pins its own search path (PgextPinSearchPath, common/searchpath.c) instead
+ * of a SET clause.  Every rejection is a status plus a row in
+ * pgext.webhook_rejections (no payload, no secret), never an exception.  Applying events to state is webhook_apply (apply.c).
  */
 #include "postgres.h"
 
@@ -36,6 +36,7 @@
 #include "common/args.h"
 #include "common/json.h"
 #include "common/result.h"
+#include "common/searchpath.h"
 #include "common/spi.h"
 #include "common/subxact.h"
 #include "common/wake.h"
@@ -424,35 +425,6 @@ ReceivedAt(FunctionCallInfo fcinfo)
 }
 
 /*
- * Pin the search path to pg_catalog, then pgext (this function's own schema),
- * for everything this call runs: the same protection as a function-level
- * SET search_path = pg_catalog, pgext, pg_temp (a caller's path never
- * changes what an operator, function, type or table in pgext's SQL resolves
- * to; the temporary schema is not searched at all), without the GUC
- * save/parse/restore that costs on every call.  The override is popped
- * before returning; on an error, (sub)transaction abort pops it.
- */
-static void
-PinSearchPath(FunctionCallInfo fcinfo)
-{
-	static Oid	cached_fn = InvalidOid;
-	static Oid	cached_nsp = InvalidOid;
-	OverrideSearchPath path;
-
-	if (fcinfo->flinfo->fn_oid != cached_fn)
-	{
-		cached_nsp = get_func_namespace(fcinfo->flinfo->fn_oid);
-		cached_fn = fcinfo->flinfo->fn_oid;
-	}
-	path.schemas = list_make2_oid(PG_CATALOG_NAMESPACE, cached_nsp);
-	path.addCatalog = false;
-	path.addTemp = false;
-	path.generation = 0;
-	PushOverrideSearchPath(&path);
-	list_free(path.schemas);
-}
-
-/*
  * webhook_ingest(source, payload, signature, received_at)
  *   RETURNS pgext.webhook_result (status, event_id)
  */
@@ -475,14 +447,14 @@ webhook_ingest(PG_FUNCTION_ARGS)
 	source = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	received_at = ReceivedAt(fcinfo);
 
-	PinSearchPath(fcinfo);
+	PgextPinSearchPath(fcinfo);
 	SPI_connect();
 	r.status = Ingest(source,
 		   PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1),
 		   PG_ARGISNULL(2) ? NULL : PG_GETARG_TEXT_PP(2),
 		   received_at, callcxt, &r);
 	SPI_finish();
-	PopOverrideSearchPath();
+	PgextUnpinSearchPath();
 
 	values[0] = CStringGetTextDatum(r.status);
 	if (r.event_id != NULL)

@@ -1,29 +1,69 @@
 #!/usr/bin/env bash
-# Inside pg_virtualenv (see secrets.sh): load data, run pgbench, print ratios.
+# Inside pg_virtualenv (see secrets.sh): load data, run every variant ROUNDS
+# times per fsync setting, print medians beside the floor and the ratios.
 set -euo pipefail
 cd "$(dirname "$0")"
 source ./lib.sh
-seconds=${BENCH_SECONDS:-10}
-clients=${BENCH_CLIENTS:-2}
-batch=${BENCH_BATCH:-100}
-psql -X -q -v ON_ERROR_STOP=1 -f secrets_setup.sql
+psql -X -q -v ON_ERROR_STOP=1 -f secrets_setup.sql >/dev/null
 
-# Run one pgbench script; prints its tps (excluding connection time).
-run() {
-  bench_pgbench -M prepared -c "$clients" -j "$clients" -T "$seconds" -D batch="$batch" -f "$1"
+# One pgbench run of secrets_<variant>.sql: tps into BENCH_RESULT.
+tps_run() {
+  BENCH_RESULT=$(bench_pgbench -M prepared -c "$CLIENTS" -j 2 -T "$SECONDS_PER_RUN" \
+    -f "secrets_$1.sql")
 }
 
-echo "pgext secret read benchmark: ${seconds}s per script, $clients clients, pgbench -M prepared, batch $batch"
-echo "1000 accounts, one 51-byte value each; pgcrypto with its default s2k settings; audit on"
-single_pgext=$(run secrets_get.sql)
-single_pgp=$(run secrets_pgp.sql)
-batch_pgext=$(run secrets_get_batch.sql)
-batch_pgp=$(run secrets_pgp_batch.sql)
-psql -X -At -c "SELECT 'audit counted ' || sum(count) || ' reads' FROM pgext.secret_audit_pending() WHERE op = 'get'"
-awk -v sp="$single_pgext" -v sq="$single_pgp" -v bp="$batch_pgext" -v bq="$batch_pgp" -v b="$batch" -v c="$clients" 'BEGIN {
-  printf "1 read per transaction:     secret_get %9.1f tps   pgp_sym_decrypt %8.1f tps   ratio %5.1fx\n", sp, sq, sp / sq;
-  printf "%d reads per transaction:   secret_get %9.1f tps   pgp_sym_decrypt %8.1f tps   ratio %5.1fx\n", b, bp, bq, bp / bq;
-  printf "reads per second (%d-read runs): secret_get %.0f   pgp_sym_decrypt %.0f\n", b, bp * b, bq * b;
-  printf "time per read per client:   secret_get %6.1f us    pgp_sym_decrypt %7.1f us\n",
-         1e6 * c / (bp * b), 1e6 * c / (bq * b);
-}'
+# One backend runs secrets_<variant>_cpu.sql over n reads: its CPU time per
+# read in microseconds (from /proc/<pid>/schedstat, ns on CPU) into BENCH_RESULT.
+cpu_run() {
+  local n=$CPU_READS
+  [ "$1" = pgp ] && n=$((CPU_READS / 40))
+  BENCH_RESULT=$(psql -X -At -v ON_ERROR_STOP=1 -v n="$n" <<SQL
+SELECT pg_backend_pid() AS pid \gset
+SELECT split_part(pg_read_file('/proc/' || :pid || '/schedstat'), ' ', 1)::bigint AS t0 \gset
+\o /dev/null
+\i secrets_$1_cpu.sql
+\o
+SELECT round((split_part(pg_read_file('/proc/' || :pid || '/schedstat'), ' ', 1)::bigint - :t0)
+             / 1000.0 / :n, 3);
+SQL
+)
+}
+
+# The smallest of a list of rounds.
+best() {
+  # shellcheck disable=SC2086
+  printf '%s\n' $1 | sort -g | head -1
+}
+
+bench_header
+echo "1000 accounts, one 77-byte value each (name 'anthropic.api_key'); pgcrypto with its default s2k; audit on"
+echo "tps: pgbench -M prepared, $CLIENTS clients, 1 read per transaction, ${SECONDS_PER_RUN}s per run; CPU: one backend, $CPU_READS reads (pgcrypto $((CPU_READS / 40))); medians of $ROUNDS rounds"
+echo "(the machine has $(nproc) cores shared with other runs: read the rounds, not only the medians)"
+for f in $FSYNCS; do
+  psql -X -q -c "ALTER SYSTEM SET fsync = $f" -c 'SELECT pg_reload_conf()' >/dev/null
+  psql -X -q -c 'SELECT pgext.secret_audit_flush()' >/dev/null
+  echo
+  echo "== fsync=$(psql -XAtc 'SHOW fsync')"
+  declare -A tps=() cpu=()
+  bench_rounds tps tps_run get plain pgp
+  bench_report tps 'tps %10.1f' \
+    get   '(a) pgext.secret_get            ' \
+    plain '(b) floor: plain SELECT value   ' \
+    pgp   '(c) pgcrypto pgp_sym_decrypt    '
+  tg=${median[get]} tf=${median[plain]} tq=${median[pgp]}
+  bench_rounds cpu cpu_run get plain pgp
+  bench_report cpu 'us CPU/read %8.3f' \
+    get   '(a) pgext.secret_get            ' \
+    plain '(b) floor: plain SELECT value   ' \
+    pgp   '(c) pgcrypto pgp_sym_decrypt    '
+  # the best round too: on a shared machine noise only ever adds CPU time
+  bg=$(best "${cpu[get]}") bf=$(best "${cpu[plain]}") bq=$(best "${cpu[pgp]}")
+  echo "  best rounds, us CPU/read: (a) $bg   (b) $bf   (c) $bq"
+  awk -v tg="$tg" -v tf="$tf" -v tq="$tq" -v cg="${median[get]}" -v cf="${median[plain]}" -v cq="${median[pgp]}" 'BEGIN {
+    printf "  tps:    (a)/(b) = %.3f (target >= 0.95)   (a)/(c) = %.1fx\n", tg / tf, tg / tq;
+    printf "  CPU:    (a) %.2f us/read (target <= 2.5)   (a)-(b) = %.2f us   (c)/(a) = %.1fx (target >= 45x)\n",
+           cg, cg - cf, cq / cg;
+  }'
+  unset tps cpu
+done
+psql -X -At -c "SELECT 'audit counted ' || sum(count) || ' reads since the last flush' FROM pgext.secret_audit_pending() WHERE op = 'get'"
