@@ -329,11 +329,11 @@ FindSalt(const pg_uuid_t *account)
 
 /*
  * Find a secret row through the (account_id, name) index under the active
- * snapshot.  The sealed value is copied (detoasted) into the current memory
- * context.  Returns false when there is none.
+ * snapshot (see store.h).  The sealed value is copied (detoasted) into the
+ * current memory context.  Returns false when there is none.
  */
-static bool
-FindSecret(const text *name, const pg_uuid_t *account, SecretRow *row)
+bool
+SecretFindRow(const text *name, const pg_uuid_t *account, SecretRow *row)
 {
 	Relation	rel;
 	SysScanDesc scan;
@@ -456,7 +456,7 @@ SecretLookupAndOpen(const text *name, const pg_uuid_t *account, SecretAuditOp op
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pushed = true;
 	}
-	if (!FindSecret(name, account, &row))
+	if (!SecretFindRow(name, account, &row))
 	{
 		if (pushed)
 			PopActiveSnapshot();

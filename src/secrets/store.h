@@ -21,6 +21,15 @@ typedef struct SecretRow
 	bytea	   *sealed;
 } SecretRow;
 
+/*
+ * Find the row of secret (account, name) through its unique index under the
+ * active snapshot, without decrypting or auditing it: its binding (id, key
+ * version, expiry, and the account's salt for a per-account row) and its
+ * sealed bytes, copied into the current memory context.  False when there
+ * is no such row.
+ */
+extern bool SecretFindRow(const text *name, const pg_uuid_t *account, SecretRow *row);
+
 /* Forget the tracked buffers (start of an SQL call; nothing to wipe yet). */
 extern void SensitiveReset(void);
 

@@ -26,24 +26,14 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "access/genam.h"
-#include "access/htup_details.h"
-#include "access/skey.h"
-#include "access/stratnum.h"
-#include "access/table.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_collation_d.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
-#include "utils/inval.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/rel.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "common/subxact.h"
 #include "secrets/secrets.h"
+#include "secrets/store.h"
 #include "webhooks/signing.h"
 
 #define PREVIOUS_SUFFIX ":previous"
@@ -73,122 +63,39 @@ typedef struct SigningRow
 	TimestampTz expires_at;
 } SigningRow;
 
-/* pgext.secrets resolved once per backend (forgotten on a relcache reset). */
-typedef struct SigningRel
-{
-	bool		valid;
-	Oid			relid;
-	Oid			indexid;
-	AttrNumber	att_account;
-	AttrNumber	att_name;
-	AttrNumber	att_version;
-	AttrNumber	att_sealed;
-	AttrNumber	att_expires;
-} SigningRel;
-
 static SigningKey signing_keys[SIGNING_CACHE_SIZE];
 static int	signing_next_victim = 0;
 static MemoryContext signing_cxt = NULL;
-static SigningRel signing_rel;
 static EVP_MAC *hmac_alg = NULL;
-
-/* Relcache invalidation callback: resolve pgext.secrets again on next use. */
-static void
-SigningRelInvalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == signing_rel.relid || relid == signing_rel.indexid)
-		signing_rel.valid = false;
-}
-
-/* Attribute number of a pgext.secrets column; errors when it is missing. */
-static AttrNumber
-SigningAttnum(const char *column)
-{
-	AttrNumber	attno = get_attnum(signing_rel.relid, column);
-
-	if (attno == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" of pgext.secrets is missing", column),
-				 errhint("The table was altered outside pgext; reinstall the extension.")));
-	return attno;
-}
-
-/* Resolve pgext.secrets, its (account_id, name) index and columns. */
-static void
-SigningRelResolve(void)
-{
-	static bool callback_registered = false;
-	Oid			nsp;
-
-	if (signing_rel.valid)
-		return;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(SigningRelInvalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	nsp = get_namespace_oid("pgext", false);
-	signing_rel.relid = get_relname_relid("secrets", nsp);
-	signing_rel.indexid = get_relname_relid("secrets_name_unique", nsp);
-	if (!OidIsValid(signing_rel.relid) || !OidIsValid(signing_rel.indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("pgext.secrets or its index secrets_name_unique is missing"),
-				 errhint("Reinstall the extension (DROP EXTENSION pgext; CREATE EXTENSION pgext).")));
-	signing_rel.att_account = SigningAttnum("account_id");
-	signing_rel.att_name = SigningAttnum("name");
-	signing_rel.att_version = SigningAttnum("key_version");
-	signing_rel.att_sealed = SigningAttnum("sealed");
-	signing_rel.att_expires = SigningAttnum("expires_at");
-	signing_rel.valid = true;
-}
 
 /*
  * Probe the platform secret row (account NULL, name) under the active
- * snapshot, as the store's own lookup does; false when there is none.
+ * snapshot through the store's own lookup (no decrypt, no audit); false when
+ * there is none.
  */
 static bool
 ProbeSecretRow(const char *name, SigningRow *row)
 {
 	text	   *name_text = cstring_to_text(name);
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData keys[2];
-	HeapTuple	tup;
-	bool		found = false;
+	SecretRow	found_row;
+	bool		found;
 	bool		pushed = false;
 
-	SigningRelResolve();
-	ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, signing_rel.att_account,
-						   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	ScanKeyEntryInitialize(&keys[1], 0, signing_rel.att_name, BTEqualStrategyNumber,
-						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(name_text));
 	if (!ActiveSnapshotSet())
 	{
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pushed = true;
 	}
-	rel = table_open(signing_rel.relid, AccessShareLock);
-	scan = systable_beginscan(rel, signing_rel.indexid, true, GetActiveSnapshot(), 2, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		TupleDesc	desc = RelationGetDescr(rel);
-		bool		isnull;
-		Datum		d;
-
-		found = true;
-		row->key_version = DatumGetInt32(heap_getattr(tup, signing_rel.att_version, desc, &isnull));
-		row->sealed = DatumGetByteaPCopy(heap_getattr(tup, signing_rel.att_sealed, desc, &isnull));
-		d = heap_getattr(tup, signing_rel.att_expires, desc, &isnull);
-		row->has_expires = !isnull;
-		row->expires_at = isnull ? 0 : DatumGetTimestampTz(d);
-	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
+	found = SecretFindRow(name_text, NULL, &found_row);
 	if (pushed)
 		PopActiveSnapshot();
+	if (found)
+	{
+		row->key_version = found_row.b.key_version;
+		row->sealed = found_row.sealed;
+		row->has_expires = found_row.b.has_expires;
+		row->expires_at = found_row.b.expires_at;
+	}
 	pfree(name_text);
 	return found;
 }
