@@ -103,3 +103,22 @@ SELECT balance - :balance_before AS balance_change FROM pgext.accounts WHERE id 
 SELECT status, count(*) FROM pgext.credit_reservations WHERE account_id = :'a' GROUP BY 1 ORDER BY 1;
 SELECT * FROM pgext.credit_audit();
 SELECT * FROM pgext.credit_verify();
+
+-- The ledger has no CHECKs (issue 14: only pgext's code writes it, with op a
+-- literal and balance_after read back from accounts); credit_verify() reports
+-- a row that breaks either rule.  Written here by hand as the superuser (no
+-- role of pgext's may insert), inside a transaction rolled back.
+BEGIN;
+INSERT INTO pgext.credit_ledger (account_id, op, amount, delta, balance_after)
+VALUES (:'a', 'bogus', 1, 0, (SELECT balance FROM pgext.accounts WHERE id = :'a'));
+INSERT INTO pgext.credit_ledger (account_id, op, amount, delta, balance_after)
+VALUES (:'a', 'deduct', 1, 0, -1);
+SELECT account = :'a' AS this_account, regexp_replace(problem, 'entry \d+', 'entry N') AS problem
+  FROM pgext.credit_verify() ORDER BY 2;
+ROLLBACK;
+-- The accounts' profile checks are domains: still refused on every write.
+SELECT pg_temp.try($$INSERT INTO pgext.accounts (external_id) VALUES ('')$$);
+SELECT pg_temp.try($$INSERT INTO pgext.accounts (external_id, credit_mode) VALUES ('x-mode', 'free')$$);
+SELECT pg_temp.try('UPDATE pgext.accounts SET credit_mode = ''free'' WHERE id = ' || quote_literal(:'a'));
+SELECT pg_temp.try('UPDATE pgext.accounts SET external_id = repeat(''x'', 256) WHERE id = ' || quote_literal(:'a'));
+SELECT pg_temp.try('UPDATE pgext.accounts SET balance = -1, lot_credits = 0 WHERE id = ' || quote_literal(:'a'));

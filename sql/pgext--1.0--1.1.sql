@@ -2289,3 +2289,54 @@ ALTER FUNCTION pgext.webhook_ingest(text, text, text, timestamptz) RESET search_
 -- SET search_path clause, which cost a fifth of a read.
 ALTER FUNCTION pgext.secret_get(text, uuid) RESET search_path;
 ALTER FUNCTION pgext.secret_masked(text, uuid) RESET search_path;
+
+------------------------------------------------------------------------------
+-- credit_deduct hot path (issue 14)
+------------------------------------------------------------------------------
+-- The profile columns of accounts are checked by domains (run when the column
+-- is assigned) instead of table CHECKs (re-prepared by every balance update);
+-- the ledger's CHECKs move to credit_verify(); credit_deduct pins its search
+-- path in C.
+CREATE DOMAIN pgext.account_external_id AS text
+  CONSTRAINT account_external_id_valid CHECK (VALUE <> '' AND pg_catalog.length(VALUE) <= 255);
+CREATE DOMAIN pgext.account_credit_mode AS text
+  CONSTRAINT account_credit_mode_valid CHECK (VALUE IN ('metered', 'unlimited'));
+ALTER TABLE pgext.accounts
+  DROP CONSTRAINT accounts_external_id_valid,
+  DROP CONSTRAINT accounts_credit_mode_valid,
+  ALTER COLUMN external_id TYPE pgext.account_external_id,
+  ALTER COLUMN credit_mode TYPE pgext.account_credit_mode;
+ALTER TABLE pgext.credit_ledger
+  DROP CONSTRAINT credit_ledger_op_valid,
+  DROP CONSTRAINT credit_ledger_balance_nonnegative;
+CREATE OR REPLACE FUNCTION pgext.credit_verify()
+RETURNS TABLE (account uuid, problem text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_temp AS $$
+  SELECT pgext.account_scope_platform('credit_verify');
+  SELECT a.id, 'lot_credits ' || a.lot_credits || ' <> sum of lot remaining ' || COALESCE(s.total, 0)
+    FROM pgext.accounts a
+    LEFT JOIN (SELECT account_id, sum(remaining) AS total FROM pgext.credit_lots GROUP BY 1) s
+           ON s.account_id = a.id
+   WHERE a.lot_credits <> COALESCE(s.total, 0)
+  UNION ALL
+  SELECT l.account_id, 'ledger entry ' || l.id || ' balance_after ' || l.balance_after
+         || ' <> running sum ' || l.running
+    FROM (SELECT id, account_id, balance_after,
+                 sum(delta) OVER (PARTITION BY account_id ORDER BY id) AS running
+            FROM pgext.credit_ledger) l
+   WHERE l.balance_after <> l.running
+  UNION ALL
+  SELECT l.account_id, 'ledger entry ' || l.id || ' has an unknown op ' || pg_catalog.quote_literal(l.op)
+    FROM pgext.credit_ledger l
+   WHERE l.op NOT IN ('grant', 'allocate', 'deduct', 'reserve', 'commit', 'release', 'expire', 'forfeit')
+  UNION ALL
+  SELECT l.account_id, 'ledger entry ' || l.id || ' has a negative balance_after ' || l.balance_after
+    FROM pgext.credit_ledger l
+   WHERE l.balance_after < 0
+  UNION ALL
+  SELECT r.account_id, 'reservation ' || r.id || ' parts do not add up to held ' || r.held
+    FROM pgext.credit_reservations r
+   WHERE r.status = 'held'
+     AND r.held <> r.pool_part + COALESCE((SELECT sum(p) FROM unnest(r.lot_parts) p), 0)
+$$;
+ALTER FUNCTION pgext.credit_deduct(uuid, bigint, text, text) RESET search_path;

@@ -21,10 +21,12 @@ SET client_min_messages = warning;
 --   secret_get      the hot read path: the SET clause cost ~22% of a read (issue 14)
 --   secret_masked   same declaration as secret_get, same cost
 --   webhook_ingest  the intake hot path: a GUC save/restore per delivery (issue 14)
+--   credit_deduct   the spend hot path: ~7% of its throughput (issue 14)
 CREATE TEMP TABLE sec_pinned_in_c (fn regprocedure);
 INSERT INTO sec_pinned_in_c VALUES
   ('pgext.secret_get(text,uuid)'), ('pgext.secret_masked(text,uuid)'),
-  ('pgext.webhook_ingest(text,text,text,timestamptz)');
+  ('pgext.webhook_ingest(text,text,text,timestamptz)'),
+  ('pgext.credit_deduct(uuid,bigint,text,text)');
 SELECT p.oid::regprocedure AS unpinned
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pgext'::regnamespace AND p.prosecdef
@@ -251,6 +253,7 @@ SELECT ok, status, balance FROM pgext.credit_grant(:'acct', 30, 'sec-g2', 'promo
 SELECT ok, status, balance FROM pgext.credit_grant(:'acct', 50, 'sec-g1');
 SELECT ok, status, balance FROM pgext.credit_deduct(:'acct', 5, 'sec-d1', 'attack test');
 SELECT ok, status, balance FROM pgext.credit_deduct(:'acct', 5, 'sec-d1', 'attack test');
+SELECT ok, status, balance FROM pgext.credit_deduct(:'acct', 6, 'sec-d1', 'attack test'); -- error path: key reused
 SELECT ok, status, balance FROM pgext.credit_deduct(:'acct', 100000, 'sec-d2');
 SELECT ok, status, balance FROM pgext.credit_deduct(pgext.account_create('sec-acct-2', 'unlimited'), 7);
 SELECT ok, status, balance, id AS res1 FROM pgext.credit_reserve(:'acct', 20, 'sec-r1') \gset

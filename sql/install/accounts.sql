@@ -7,17 +7,24 @@
 --              sum of the ledger's deltas.
 -- lot_credits  the part of balance held in credit_lots (expiring grants and
 --              plan allocations); balance - lot_credits is the non-expiring pool.
+--
+-- The checks of the profile columns are domains, not table CHECKs: a domain's
+-- check runs when its column is assigned (account_create, the forget), while
+-- a table CHECK is re-read and re-prepared by every statement that updates
+-- the row, credit_deduct's balance update included (issue 14).  The balance
+-- keeps its table CHECKs: they are the last line of defence of every write.
+CREATE DOMAIN pgext.account_external_id AS text
+  CONSTRAINT account_external_id_valid CHECK (VALUE <> '' AND pg_catalog.length(VALUE) <= 255);
+CREATE DOMAIN pgext.account_credit_mode AS text
+  CONSTRAINT account_credit_mode_valid CHECK (VALUE IN ('metered', 'unlimited'));
 CREATE TABLE pgext.accounts (
   id                 uuid PRIMARY KEY DEFAULT pg_catalog.gen_random_uuid(),
-  external_id        text NOT NULL UNIQUE,
-  credit_mode        text NOT NULL DEFAULT 'metered',
+  external_id        pgext.account_external_id NOT NULL UNIQUE,
+  credit_mode        pgext.account_credit_mode NOT NULL DEFAULT 'metered',
   stripe_customer_id text UNIQUE,
   balance            bigint NOT NULL DEFAULT 0,
   lot_credits        bigint NOT NULL DEFAULT 0,
   created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  CONSTRAINT accounts_external_id_valid
-    CHECK (external_id <> '' AND pg_catalog.length(external_id) <= 255),
-  CONSTRAINT accounts_credit_mode_valid CHECK (credit_mode IN ('metered', 'unlimited')),
   CONSTRAINT accounts_balance_nonnegative CHECK (balance >= 0),
   CONSTRAINT accounts_lot_credits_within_balance CHECK (lot_credits >= 0 AND lot_credits <= balance)
 );

@@ -44,6 +44,7 @@
 #include "common/args.h"
 #include "common/errcodes.h"
 #include "common/result.h"
+#include "common/searchpath.h"
 #include "common/spi.h"
 #include "credits/credits.h"
 
@@ -52,6 +53,8 @@ PG_FUNCTION_INFO_V1(credit_deduct);
 PG_FUNCTION_INFO_V1(credit_allocate);
 PG_FUNCTION_INFO_V1(credit_balance);
 PG_FUNCTION_INFO_V1(credit_sweep);
+
+static Datum CreditDeductBody(FunctionCallInfo fcinfo);
 
 /* ---- statements ---------------------------------------------------------- */
 
@@ -403,9 +406,25 @@ DeductLocked(Datum account, int64 amount, text *key, const char *reason, Timesta
 	CreditSetResult(r, true, "deducted", spendable - amount, true, LedgerAppend(&st, &e));
 }
 
-/* credit_deduct(account, amount, idempotency_key, reason) */
+/*
+ * credit_deduct(account, amount, idempotency_key, reason).  Declared without
+ * SET search_path (the hot path, issue 14): the path is pinned here instead
+ * (common/searchpath.h), before any argument is looked at.
+ */
 Datum
 credit_deduct(PG_FUNCTION_ARGS)
+{
+	Datum		result;
+
+	PgextPinSearchPath(fcinfo);
+	result = CreditDeductBody(fcinfo);
+	PgextUnpinSearchPath();
+	return result;
+}
+
+/* Body of credit_deduct. */
+static Datum
+CreditDeductBody(FunctionCallInfo fcinfo)
 {
 	Datum		account = AccountArg(fcinfo, 0);
 	int64		amount = CreditAmountArg(fcinfo, 1, "amount");

@@ -38,3 +38,46 @@ BEGIN
 END
 $$;
 VACUUM ANALYZE;
+
+-- (d) the bare floor: bigint ids, primary keys only, no other constraint or index.
+CREATE TABLE bench.bare_accounts (id bigint PRIMARY KEY, balance bigint NOT NULL);
+CREATE TABLE bench.bare_ledger (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id bigint NOT NULL, op text NOT NULL, amount bigint NOT NULL, delta bigint NOT NULL,
+  balance_after bigint NOT NULL, idempotency_key text);
+INSERT INTO bench.bare_accounts SELECT i, 1000000000000 FROM generate_series(1, :n) i;
+VACUUM ANALYZE;
+
+-- CPU per call: one backend runs n calls, each in its own transaction (COMMIT
+-- per call, as pgbench does), with no client round trip; the same plpgsql
+-- driver for every variant (static SQL: planned once, like pgbench -M prepared).
+CREATE PROCEDURE bench.cpu_loop(variant text, n int, naccounts int)
+LANGUAGE plpgsql AS $$
+DECLARE
+  p text := 'c' || (random() * 1e15)::bigint || '-';
+  a int;
+  u uuid;
+BEGIN
+  FOR i IN 1 .. n LOOP
+    a := 1 + (random() * (naccounts - 1))::int;
+    u := ('00000000-0000-0000-0000-' || lpad(a::text, 12, '0'))::uuid;
+    IF variant = 'pgext' THEN
+      PERFORM pgext.credit_deduct(u, 1, p || i);
+    ELSIF variant = 'same' THEN
+      WITH d AS (UPDATE bench.accounts SET balance = balance - 1
+                  WHERE id = u AND balance >= 1 RETURNING id, balance)
+      INSERT INTO bench.credit_ledger (account_id, op, amount, delta, balance_after, idempotency_key)
+      SELECT id, 'deduct', 1, -1, balance, p || i FROM d;
+    ELSIF variant = 'bare' THEN
+      WITH d AS (UPDATE bench.bare_accounts SET balance = balance - 1
+                  WHERE id = a AND balance >= 1 RETURNING id, balance)
+      INSERT INTO bench.bare_ledger (account_id, op, amount, delta, balance_after, idempotency_key)
+      SELECT id, 'deduct', 1, -1, balance, p || i FROM d;
+    ELSIF variant = 'plpgsql' THEN
+      PERFORM bench.deduct_plpgsql(u, 1, p || i);
+    ELSIF variant = 'driver' THEN
+      PERFORM u, p || i;   -- the driver alone: subtracted from the others
+    END IF;
+    COMMIT;
+  END LOOP;
+END
+$$;
