@@ -186,13 +186,26 @@ UPDATE pgext.credit_ledger SET idempotency_key = 'other' WHERE account_id = :'ac
 DELETE FROM pgext.credit_ledger WHERE account_id = :'acme';
 -- a redelivered event is still a duplicate
 SELECT status, event_id FROM pgext.webhook_ingest('stripe', $b${"id":"evt_a01","object":"event","api_version":"2025-03-31.basil","created":1767225600,"livemode":false,"pending_webhooks":1,"request":{"id":null,"idempotency_key":null},"type":"checkout.session.completed","data":{"object":{"id":"cs_a1","object":"checkout.session","mode":"subscription","payment_status":"paid","client_reference_id":"acme","customer":"cus_acme","subscription":"sub_acme","customer_details":{"email":"ceo@acme.example"}}}}$b$, 't=1767225600,v1=58e83db901cdd56037882da2beb9384c6534fd307a4bb558b58eb37dfeb30743', pg_catalog.to_timestamp(1767225600));
--- a late event for the forgotten customer is stored without its personal fields
-INSERT INTO pgext.webhook_events (source, event_id, type, object_id, created, payload, received_at, status)
-VALUES ('stripe', 'evt_late', 'checkout.session.completed', 'cs_late', '2026-02-01',
-        '{"id":"evt_late","data":{"object":{"id":"cs_late","customer":"cus_acme","client_reference_id":"acme","metadata":{"email":"alice@example.com"}}}}',
-        '2026-02-01', 'ignored');
-SELECT payload FROM pgext.webhook_events WHERE event_id = 'evt_late';
-DELETE FROM pgext.webhook_events WHERE event_id = 'evt_late';
+-- a late event for the forgotten customer is stored without its personal
+-- fields (webhook_ingest strips them where it builds the payload), another
+-- customer's event keeps them; the Stripe sync stores a fetched event
+-- through the same strip (stripe_event_minimal)
+SELECT pgext.account_set_stripe_customer(:'other', 'cus_bystander');
+CREATE FUNCTION pg_temp.ingest(body text) RETURNS text LANGUAGE sql AS $$
+  SELECT w.status || ' ' || w.event_id
+    FROM pgext.webhook_ingest('stripe', $1,
+           't=' || ($1::jsonb ->> 'created') || ',v1=' ||
+           encode(public.hmac(($1::jsonb ->> 'created') || '.' || $1, 'whsec_events_test', 'sha256'), 'hex'),
+           to_timestamp(($1::jsonb ->> 'created')::bigint)) w
+$$;
+SELECT pg_temp.ingest('{"id":"evt_late","object":"event","created":1769904000,"livemode":false,"type":"checkout.session.completed","data":{"object":{"id":"cs_late","object":"checkout.session","mode":"payment","customer":"cus_acme","client_reference_id":"acme","metadata":{"email":"alice@example.com"}}}}') AS late;
+SELECT pg_temp.ingest('{"id":"evt_other","object":"event","created":1769904000,"livemode":false,"type":"checkout.session.completed","data":{"object":{"id":"cs_other","object":"checkout.session","mode":"payment","customer":"cus_bystander","client_reference_id":"bystander","metadata":{"note":"kept"}}}}') AS other;
+SELECT pgext.stripe_event_fetched(0, '{"id":"evt_late_fetched","object":"event","created":1769904001,"livemode":false,"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","metadata":{"email":"alice@example.com"}}}}', '2026-02-01') AS fetched;
+SELECT pgext.stripe_event_fetched(0, '{"id":"evt_other_fetched","object":"event","created":1769904001,"livemode":false,"type":"customer.subscription.updated","data":{"object":{"id":"sub_other","object":"subscription","customer":"cus_bystander","status":"active","metadata":{"note":"kept"}}}}', '2026-02-01') AS fetched;
+SELECT event_id, payload #> '{data,object}' AS object FROM pgext.webhook_events
+ WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched') ORDER BY event_id;
+DELETE FROM pgext.webhook_events WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched');
+SELECT pgext.account_set_stripe_customer(:'other', NULL);
 
 -- 7. crypto-shred: the copied ciphertext, put back, no longer decrypts
 INSERT INTO pgext.secrets SELECT * FROM copied;

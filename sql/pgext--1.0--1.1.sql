@@ -2340,3 +2340,22 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
      AND r.held <> r.pool_part + COALESCE((SELECT sum(p) FROM unnest(r.lot_parts) p), 0)
 $$;
 ALTER FUNCTION pgext.credit_deduct(uuid, bigint, text, text) RESET search_path;
+
+-- Forgotten customers off the webhook_ingest hot path (issue 14)
+------------------------------------------------------------------------------
+-- The trigger webhook_events_forgotten (data rights, above) cost ~5 us per
+-- ingest; the same strip is now done in C where the payload is built
+-- (src/webhooks/payload.c) against a per-backend set of forgotten Stripe
+-- customers (src/data_rights.c), which this statement trigger on
+-- pgext.account_forgets invalidates in every backend.
+DROP TRIGGER webhook_events_forgotten ON pgext.webhook_events;
+DROP FUNCTION pgext.webhook_events_forgotten();
+CREATE FUNCTION pgext.account_forgets_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'account_forgets_changed'
+LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
+CREATE TRIGGER account_forgets_changed
+  AFTER INSERT OR UPDATE OF account_id OR DELETE OR TRUNCATE ON pgext.account_forgets
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.account_forgets_changed();
+REVOKE ALL ON FUNCTION pgext.account_forgets_changed() FROM PUBLIC;
+-- the stored form of a fetched event depends on pgext.account_forgets now
+ALTER FUNCTION pgext.stripe_event_minimal(jsonb) VOLATILE;

@@ -20,6 +20,7 @@
 
 #include "accounts.h"
 #include "accounts_scope.h"
+#include "data_rights.h"
 
 #include "common/args.h"
 #include "common/errcodes.h"
@@ -44,7 +45,7 @@ static PgextPlan plan_set_mode = {
 	2, {UUIDOID, TEXTOID}
 };
 static PgextPlan plan_lock = {
-	"SELECT stripe_customer_id FROM pgext.accounts WHERE id = $1 FOR UPDATE",
+	"SELECT stripe_customer_id, external_id FROM pgext.accounts WHERE id = $1 FOR UPDATE",
 	1, {UUIDOID}
 };
 static PgextPlan plan_customer_owner = {
@@ -369,6 +370,7 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 	char		nulls[2] = {' ', ' '};
 	char	   *customer = NULL;
 	char	   *current;
+	char	   *external_id;
 
 	values[0] = AccountArg(fcinfo, 0);
 	if (PG_ARGISNULL(1))
@@ -388,6 +390,7 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 	if (PgextExec(&plan_lock, values, NULL, 1) != 1)
 		AccountNotFound(values[0]);
 	current = PgextGetText(0, 1);
+	external_id = PgextGetText(0, 2);
 	if (customer == NULL)
 	{
 		if (current == NULL)
@@ -426,6 +429,10 @@ account_set_stripe_customer(PG_FUNCTION_ARGS)
 		RequireAdminIfStripeState(values[0], "link");
 	}
 	PgextExec(&plan_set_customer, values, nulls, 0);
+	/* a forgotten account's customer: its events' personal fields are dropped (data_rights.c) */
+	if (external_id != NULL && strncmp(external_id, ACCOUNT_FORGOTTEN_PREFIX,
+									   strlen(ACCOUNT_FORGOTTEN_PREFIX)) == 0)
+		DataRightsForgottenChanged();
 	SPI_finish();
 	PG_RETURN_VOID();
 }

@@ -305,22 +305,18 @@ $$;
 -- fetched missed event) keeps what applying it needs (the customer,
 -- subscription, prices: money state) but not the personal fields the
 -- intake whitelist keeps for live accounts (client_reference_id, metadata).
--- The WHEN clause keeps the ingest hot path free of the call when neither
--- field is present.
-CREATE FUNCTION pgext.webhook_events_forgotten() RETURNS trigger
-LANGUAGE plpgsql SET search_path = pg_catalog, pgext, pg_temp AS $$
-BEGIN
-  IF EXISTS (SELECT FROM pgext.accounts a JOIN pgext.account_forgets f ON f.account_id = a.id
-              WHERE a.stripe_customer_id = NEW.payload #>> '{data,object,customer}') THEN
-    NEW.payload := NEW.payload #- '{data,object,client_reference_id}' #- '{data,object,metadata}';
-  END IF;
-  RETURN NEW;
-END
-$$;
-CREATE TRIGGER webhook_events_forgotten BEFORE INSERT OR UPDATE OF payload ON pgext.webhook_events
-  FOR EACH ROW
-  WHEN (NEW.source = 'stripe' AND NEW.payload #> '{data,object}' ?| ARRAY['client_reference_id', 'metadata'])
-  EXECUTE FUNCTION pgext.webhook_events_forgotten();
+-- That strip is done in C where the payload is built (src/webhooks/payload.c,
+-- for webhook_ingest and stripe_event_minimal) against a per-backend set of
+-- forgotten Stripe customers (src/data_rights.c), kept off the ingest hot
+-- path.  Every change to this table drops that set in every backend: this
+-- statement trigger sends the invalidation (the writers of a forgotten
+-- account's stripe_customer_id send it from C).
+CREATE FUNCTION pgext.account_forgets_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'account_forgets_changed'
+LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
+CREATE TRIGGER account_forgets_changed
+  AFTER INSERT OR UPDATE OF account_id OR DELETE OR TRUNCATE ON pgext.account_forgets
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.account_forgets_changed();
 
 REVOKE ALL ON pgext.account_forgets FROM PUBLIC;
 REVOKE ALL ON FUNCTION
@@ -328,7 +324,7 @@ REVOKE ALL ON FUNCTION
   pgext.account_webhook_events(uuid),
   pgext.account_export(uuid),
   pgext.account_forget(uuid, boolean),
-  pgext.webhook_events_forgotten()
+  pgext.account_forgets_changed()
   FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.account_export(uuid) TO pgext_app, pgext_admin;
 GRANT EXECUTE ON FUNCTION pgext.account_forget(uuid, boolean) TO pgext_admin;

@@ -102,10 +102,12 @@ CREATE FUNCTION pgext.stripe_event_effects(event_id text, type text, object_id t
 RETURNS text AS 'MODULE_PATHNAME', 'stripe_event_effects'
 LANGUAGE C VOLATILE SET search_path = pg_catalog, pgext, pg_temp;
 
--- Internal: the stored form of a Stripe event (webhook_ingest's whitelist).
+-- Internal: the stored form of a Stripe event (webhook_ingest's whitelist,
+-- without data.object's personal fields when its customer belongs to a
+-- forgotten account: VOLATILE, it depends on pgext.account_forgets).
 CREATE FUNCTION pgext.stripe_event_minimal(event jsonb) RETURNS jsonb
 AS 'MODULE_PATHNAME', 'stripe_event_minimal'
-LANGUAGE C IMMUTABLE STRICT SET search_path = pg_catalog, pgext, pg_temp;
+LANGUAGE C VOLATILE STRICT SET search_path = pg_catalog, pgext, pg_temp;
 
 -- The Stripe event types pgext applies (effects.c), the types[] of the
 -- missed-event list.

@@ -28,6 +28,7 @@
 #include "utils/uuid.h"
 
 #include "billing/billing.h"
+#include "data_rights.h"
 #include "common/json.h"
 #include "common/spi.h"
 
@@ -72,14 +73,17 @@ static PgextPlan plan_account_by_subscription = {
  * Record an account's first customer, unless the customer is linked to
  * another account or has subscriptions or purchases recorded for one (the
  * rules of account_set_stripe_customer; Stripe's signed event is the
- * authority here, so the caller's role does not matter).
+ * authority here, so the caller's role does not matter).  Returns whether
+ * the account is forgotten (its customer's events then lose their personal
+ * fields: data_rights.c).
  */
 static PgextPlan plan_link_customer = {
 	"UPDATE pgext.accounts SET stripe_customer_id = $2 "
 	" WHERE id = $1 AND stripe_customer_id IS NULL "
 	"   AND NOT EXISTS (SELECT FROM pgext.accounts WHERE stripe_customer_id = $2) "
 	"   AND NOT EXISTS (SELECT FROM pgext.stripe_subscriptions WHERE customer_id = $2 AND account_id <> $1) "
-	"   AND NOT EXISTS (SELECT FROM pgext.stripe_purchases WHERE customer_id = $2 AND account_id <> $1)",
+	"   AND NOT EXISTS (SELECT FROM pgext.stripe_purchases WHERE customer_id = $2 AND account_id <> $1) "
+	"RETURNING pg_catalog.starts_with(external_id, 'forgotten:')",
 	2, {UUIDOID, TEXTOID}
 };
 static PgextPlan plan_price = {
@@ -375,8 +379,14 @@ ApplyCheckout(const char *event_id, JsonbContainer *cs)
 		if (!AccountByReference(ref, &account, &linked))
 			NoAccount("checkout session", customer);
 		/* Record the customer; an account keeps its first customer (see plan_link_customer). */
-		if (customer != NULL && linked == NULL)
-			PgextExec(&plan_link_customer, (Datum[]) {account, CStringGetTextDatum(customer)}, NULL, 0);
+		if (customer != NULL && linked == NULL &&
+			PgextExec(&plan_link_customer, (Datum[]) {account, CStringGetTextDatum(customer)}, NULL, 0) == 1)
+		{
+			bool		isnull;
+
+			if (DatumGetBool(PgextGetDatum(0, 1, &isnull)) && !isnull)
+				DataRightsForgottenChanged();
+		}
 	}
 	if (mode != NULL && strcmp(mode, "subscription") == 0 && sub != NULL)
 	{

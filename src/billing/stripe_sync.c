@@ -64,7 +64,8 @@ stripe_event_effects(PG_FUNCTION_ARGS)
 /*
  * stripe_event_minimal(event jsonb) RETURNS jsonb: what of a Stripe event
  * is stored in pgext.webhook_events.payload (the same whitelist as
- * webhook_ingest).
+ * webhook_ingest, without data.object's personal fields when its customer
+ * belongs to a forgotten account).
  */
 Datum
 stripe_event_minimal(PG_FUNCTION_ARGS)
