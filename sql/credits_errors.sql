@@ -116,6 +116,11 @@ VALUES (:'a', 'deduct', 1, 0, -1);
 SELECT account = :'a' AS this_account, regexp_replace(problem, 'entry \d+', 'entry N') AS problem
   FROM pgext.credit_verify() ORDER BY 2;
 ROLLBACK;
+-- lot_credits outside 0 .. balance (once a CHECK; now verified off the hot path)
+BEGIN;
+UPDATE pgext.accounts SET lot_credits = balance + 1 WHERE id = :'a';
+SELECT account = :'a' AS this_account, problem FROM pgext.credit_verify() ORDER BY 2;
+ROLLBACK;
 -- The accounts' profile checks are domains: still refused on every write.
 SELECT pg_temp.try($$INSERT INTO pgext.accounts (external_id) VALUES ('')$$);
 SELECT pg_temp.try($$INSERT INTO pgext.accounts (external_id, credit_mode) VALUES ('x-mode', 'free')$$);

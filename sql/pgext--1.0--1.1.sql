@@ -2295,8 +2295,8 @@ ALTER FUNCTION pgext.secret_masked(text, uuid) RESET search_path;
 ------------------------------------------------------------------------------
 -- The profile columns of accounts are checked by domains (run when the column
 -- is assigned) instead of table CHECKs (re-prepared by every balance update);
--- the ledger's CHECKs move to credit_verify(); credit_deduct pins its search
--- path in C.
+-- the lot_credits range and the ledger's CHECKs move to credit_verify();
+-- credit_deduct pins its search path in C.
 CREATE DOMAIN pgext.account_external_id AS text
   CONSTRAINT account_external_id_valid CHECK (VALUE <> '' AND pg_catalog.length(VALUE) <= 255);
 CREATE DOMAIN pgext.account_credit_mode AS text
@@ -2304,6 +2304,7 @@ CREATE DOMAIN pgext.account_credit_mode AS text
 ALTER TABLE pgext.accounts
   DROP CONSTRAINT accounts_external_id_valid,
   DROP CONSTRAINT accounts_credit_mode_valid,
+  DROP CONSTRAINT accounts_lot_credits_within_balance,
   ALTER COLUMN external_id TYPE pgext.account_external_id,
   ALTER COLUMN credit_mode TYPE pgext.account_credit_mode;
 ALTER TABLE pgext.credit_ledger
@@ -2318,6 +2319,10 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
     LEFT JOIN (SELECT account_id, sum(remaining) AS total FROM pgext.credit_lots GROUP BY 1) s
            ON s.account_id = a.id
    WHERE a.lot_credits <> COALESCE(s.total, 0)
+  UNION ALL
+  SELECT a.id, 'lot_credits ' || a.lot_credits || ' outside 0 .. balance ' || a.balance
+    FROM pgext.accounts a
+   WHERE a.lot_credits < 0 OR a.lot_credits > a.balance
   UNION ALL
   SELECT l.account_id, 'ledger entry ' || l.id || ' balance_after ' || l.balance_after
          || ' <> running sum ' || l.running

@@ -12,7 +12,9 @@
 -- check runs when its column is assigned (account_create, the forget), while
 -- a table CHECK is re-read and re-prepared by every statement that updates
 -- the row, credit_deduct's balance update included (issue 14).  The balance
--- keeps its table CHECKs: they are the last line of defence of every write.
+-- keeps its table CHECK, the last line of defence of every write; that
+-- lot_credits stays within [0, balance] (and equals the lots' remaining
+-- credits) is checked by pgext.credit_verify().
 CREATE DOMAIN pgext.account_external_id AS text
   CONSTRAINT account_external_id_valid CHECK (VALUE <> '' AND pg_catalog.length(VALUE) <= 255);
 CREATE DOMAIN pgext.account_credit_mode AS text
@@ -25,8 +27,7 @@ CREATE TABLE pgext.accounts (
   balance            bigint NOT NULL DEFAULT 0,
   lot_credits        bigint NOT NULL DEFAULT 0,
   created_at         timestamptz NOT NULL DEFAULT pg_catalog.now(),
-  CONSTRAINT accounts_balance_nonnegative CHECK (balance >= 0),
-  CONSTRAINT accounts_lot_credits_within_balance CHECK (lot_credits >= 0 AND lot_credits <= balance)
+  CONSTRAINT accounts_balance_nonnegative CHECK (balance >= 0)
 );
 
 CREATE FUNCTION pgext.account_create(external_id text, credit_mode text DEFAULT 'metered')

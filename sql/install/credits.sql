@@ -173,6 +173,10 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pgext, pg_tem
            ON s.account_id = a.id
    WHERE a.lot_credits <> COALESCE(s.total, 0)
   UNION ALL
+  SELECT a.id, 'lot_credits ' || a.lot_credits || ' outside 0 .. balance ' || a.balance
+    FROM pgext.accounts a
+   WHERE a.lot_credits < 0 OR a.lot_credits > a.balance
+  UNION ALL
   SELECT l.account_id, 'ledger entry ' || l.id || ' balance_after ' || l.balance_after
          || ' <> running sum ' || l.running
     FROM (SELECT id, account_id, balance_after,
