@@ -201,10 +201,15 @@ $$;
 SELECT pg_temp.ingest('{"id":"evt_late","object":"event","created":1769904000,"livemode":false,"type":"checkout.session.completed","data":{"object":{"id":"cs_late","object":"checkout.session","mode":"payment","customer":"cus_acme","client_reference_id":"acme","metadata":{"email":"alice@example.com"}}}}') AS late;
 SELECT pg_temp.ingest('{"id":"evt_other","object":"event","created":1769904000,"livemode":false,"type":"checkout.session.completed","data":{"object":{"id":"cs_other","object":"checkout.session","mode":"payment","customer":"cus_bystander","client_reference_id":"bystander","metadata":{"note":"kept"}}}}') AS other;
 SELECT pgext.stripe_event_fetched(0, '{"id":"evt_late_fetched","object":"event","created":1769904001,"livemode":false,"type":"customer.subscription.updated","data":{"object":{"id":"sub_acme","object":"subscription","customer":"cus_acme","status":"active","metadata":{"email":"alice@example.com"}}}}', '2026-02-01') AS fetched;
+-- customer.* events: data.object is the customer itself (its id, no customer field)
+SELECT pg_temp.ingest('{"id":"evt_late_customer","object":"event","created":1769904002,"livemode":false,"type":"customer.updated","data":{"object":{"id":"cus_acme","object":"customer","metadata":{"email":"alice@example.com"}}}}') AS late_customer;
+SELECT pg_temp.ingest('{"id":"evt_other_customer","object":"event","created":1769904002,"livemode":false,"type":"customer.updated","data":{"object":{"id":"cus_bystander","object":"customer","metadata":{"note":"kept"}}}}') AS other_customer;
 SELECT pgext.stripe_event_fetched(0, '{"id":"evt_other_fetched","object":"event","created":1769904001,"livemode":false,"type":"customer.subscription.updated","data":{"object":{"id":"sub_other","object":"subscription","customer":"cus_bystander","status":"active","metadata":{"note":"kept"}}}}', '2026-02-01') AS fetched;
 SELECT event_id, payload #> '{data,object}' AS object FROM pgext.webhook_events
- WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched') ORDER BY event_id;
-DELETE FROM pgext.webhook_events WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched');
+ WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched',
+                    'evt_late_customer', 'evt_other_customer') ORDER BY event_id;
+DELETE FROM pgext.webhook_events WHERE event_id IN ('evt_late', 'evt_other', 'evt_late_fetched', 'evt_other_fetched',
+                                                    'evt_late_customer', 'evt_other_customer');
 SELECT pgext.account_set_stripe_customer(:'other', NULL);
 
 -- 7. crypto-shred: the copied ciphertext, put back, no longer decrypts

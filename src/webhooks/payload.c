@@ -6,8 +6,8 @@
  * names and everything else never reach a table.  The copy is built
  * directly on the parsed jsonb (pushJsonbValue), a whitelist walked once.
  *
- * When data.object.customer belongs to a forgotten account
- * (pgext.account_forget), the personal fields of data.object
+ * When data.object.customer (or data.object itself, a customer) belongs to a
+ * forgotten account (pgext.account_forget), the personal fields of data.object
  * (client_reference_id, metadata) are dropped too: a late delivery or an
  * event the sync fetches keeps only the money state.  Every Stripe payload
  * pgext stores goes through here (webhook_ingest, and stripe_event_minimal
@@ -133,14 +133,25 @@ ChildObject(JsonbContainer *c, const char *key, JsonbValue *buf)
 	return v->val.binary.data;
 }
 
+/* Whether a jsonb value is the string `s`. */
+static bool
+IsString(const JsonbValue *v, const char *s)
+{
+	return v != NULL && v->type == jbvString && v->val.string.len == (int) strlen(s) &&
+		memcmp(v->val.string.val, s, v->val.string.len) == 0;
+}
+
 /*
- * Whether the event's data.object.customer (a string) belongs to a
- * forgotten account.  A branch when no account is forgotten.
+ * Whether the event's object belongs to a forgotten account's customer: its
+ * data.object.customer (a string), or, when data.object is the customer
+ * itself (customer.* events: "object": "customer"), its id.  A branch when
+ * no account is forgotten.
  */
 static bool
 CustomerForgotten(Jsonb *event)
 {
 	JsonbValue	buf;
+	JsonbValue	kind_buf;
 	JsonbContainer *obj;
 	JsonbValue *customer;
 
@@ -150,7 +161,10 @@ CustomerForgotten(Jsonb *event)
 	obj = obj ? ChildObject(obj, "object", &buf) : NULL;
 	if (obj == NULL)
 		return false;
-	customer = getKeyJsonValueFromContainer(obj, "customer", strlen("customer"), &buf);
+	if (IsString(getKeyJsonValueFromContainer(obj, "object", strlen("object"), &kind_buf), "customer"))
+		customer = getKeyJsonValueFromContainer(obj, "id", strlen("id"), &buf);
+	else
+		customer = getKeyJsonValueFromContainer(obj, "customer", strlen("customer"), &buf);
 	return customer != NULL && customer->type == jbvString &&
 		DataRightsCustomerForgotten(customer->val.string.val, customer->val.string.len);
 }
