@@ -47,6 +47,7 @@
 #include "common/searchpath.h"
 #include "common/spi.h"
 #include "credits/credits.h"
+#include "credits/fastpath.h"
 
 PG_FUNCTION_INFO_V1(credit_grant);
 PG_FUNCTION_INFO_V1(credit_deduct);
@@ -438,6 +439,20 @@ CreditDeductBody(FunctionCallInfo fcinfo)
 	values[1] = Int64GetDatum(amount);
 	values[2] = PointerGetDatum(key);
 	values[3] = PointerGetDatum(reason);
+
+	/* The common case without a SQL statement (fastpath.c). */
+	switch (CreditDeductFast(account, amount, key, reason, &r))
+	{
+		case DEDUCT_FAST_DONE:
+			PG_RETURN_DATUM(CreditMakeResult(fcinfo, &r));
+		case DEDUCT_FAST_DECLINED:
+			SPI_connect();
+			DeductLocked(account, amount, key, TextOrNull(reason), GetCurrentTimestamp(), &r);
+			SPI_finish();
+			PG_RETURN_DATUM(CreditMakeResult(fcinfo, &r));
+		case DEDUCT_FAST_UNAVAILABLE:
+			break;
+	}
 
 	SPI_connect();
 
