@@ -119,3 +119,38 @@ UPDATE pgext.accounts SET balance = -1 WHERE id = :'a';
 SELECT * FROM pgext.credit_audit();
 SELECT * FROM pgext.credit_audit(:'p');
 SELECT * FROM pgext.credit_verify();
+
+-- credit_deduct's fast path (src/credits/fastpath.c: READ COMMITTED, a metered
+-- account with all its credits in the pool) writes what the SQL path writes.
+SELECT pgext.account_create('fast-path') AS f \gset
+SELECT status FROM pgext.credit_grant(:'f', 100, 'fp-seed');
+-- two deducts in one statement, then three in one transaction with a savepoint rolled back
+SELECT (pgext.credit_deduct(:'f', 1, 'fp-1')).balance AS first, (pgext.credit_deduct(:'f', 2, 'fp-2')).balance AS second;
+BEGIN;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 3, 'fp-3', 'kept');
+SAVEPOINT s;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 4, 'fp-4');
+ROLLBACK TO SAVEPOINT s;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 5, 'fp-5');
+SELECT status, balance FROM pgext.credit_deduct(:'f', 5, 'fp-5');   -- retried in the same transaction
+COMMIT;
+-- the same deduct through the SQL path (REPEATABLE READ) and the fast path: the same row
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 6, 'fp-rr', 'same row');
+COMMIT;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 6, 'fp-rc', 'same row');
+SELECT idempotency_key, op, kind, amount, delta, balance_after, reason, lot_id, reservation_id,
+       expires_at, lot_ids, lot_parts, created_at IS NOT NULL AS has_created_at
+  FROM pgext.credit_ledger WHERE account_id = :'f' ORDER BY id;
+-- a key that is taken is answered by the general path under the lock
+SELECT status, balance FROM pgext.credit_deduct(:'f', 6, 'fp-rc', 'same row');
+-- after a schema change the fast path turns itself off: a new ledger column's default is
+-- written (by the SQL path), not skipped
+BEGIN;
+ALTER TABLE pgext.credit_ledger ADD COLUMN fp_extra int DEFAULT 7;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 1, 'fp-shape');
+SELECT fp_extra FROM pgext.credit_ledger WHERE idempotency_key = 'fp-shape';
+ROLLBACK;
+SELECT status, balance FROM pgext.credit_deduct(:'f', 1, 'fp-after');
+SELECT * FROM pgext.credit_audit(:'f');
+SELECT count(*) AS verify_rows FROM pgext.credit_verify() WHERE account = :'f';
