@@ -17,11 +17,13 @@
  * gives credits back to, so a sweep leaves no expired credit in a balance.
  *
  * Concurrency: every call that changes an account first takes that account's
- * row lock (an UPDATE or SELECT ... FOR UPDATE), then its reservation, then
- * its lots.  No call locks two accounts, so there is no lock-order cycle.
- * The check and the decrement of the balance happen in one UPDATE ... WHERE
- * balance >= amount (fast path) or under the row lock (general path); a CHECK
- * constraint (balance >= 0) is the last line of defence.
+ * row lock (an UPDATE, SELECT ... FOR UPDATE, or the fast path's tuple lock),
+ * then its reservation, then its lots.  No call locks two accounts, so there
+ * is no lock-order cycle.  The check and the decrement of the balance happen
+ * on the locked latest version of the row: in fastpath.c (READ COMMITTED,
+ * the common case, no SQL statement), in one UPDATE ... WHERE balance >=
+ * amount (other isolation levels), or under the row lock (general path); a
+ * CHECK constraint (balance >= 0) is the last line of defence of all three.
  *
  * Idempotency: keys are unique per account across every money call (a unique
  * index on the ledger).  The same key with the same parameters returns the
