@@ -56,6 +56,7 @@
 #include "common/preload.h"
 #include "secrets/keyline.h"
 #include "secrets/keyring.h"
+#include "secrets/salts.h"
 
 StaticAssertDecl(KEYLINE_KEY_BYTES == KEYRING_KEY_BYTES, "a key line holds one master key");
 
@@ -182,16 +183,25 @@ MapKeyMemory(Size size)
 	return p;
 }
 
+/* Map key memory for another module (salts.c); see keyring.h. */
+void *
+KeyringMapKeyMemory(Size size)
+{
+	return MapKeyMemory(size);
+}
+
 /*
  * At postmaster start, after the keys are loaded: make their page read-only
  * (see file header) and check that each process could lock what it needs
- * (the root keys, which are locked already, plus one account key cache):
+ * (the root keys, which are locked already, plus one account key cache and
+ * one salt cache):
  * if not, one WARNING now instead of a failure in every backend.
  */
 static void
 KeyringSeal(void)
 {
-	Size		cache_size = sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE;
+	Size		cache_size = sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE +
+		TYPEALIGN(4096, SecretSaltCacheBytes());
 	void	   *probe;
 	bool		locked;
 
@@ -661,6 +671,22 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, ui
 		memcpy(slot->key, out, KEYRING_KEY_BYTES);
 	}
 	return true;
+}
+
+/*
+ * Wipe every cached key derived with an account's salt (format 0x02); see
+ * keyring.h.  Never errors (called from a relcache callback).
+ */
+void
+KeyringForgetSaltedKeys(void)
+{
+	int			i;
+
+	if (account_cache == NULL)
+		return;
+	for (i = 0; i < KEYRING_CACHE_SIZE; i++)
+		if (account_cache[i].valid && account_cache[i].salted)
+			OPENSSL_cleanse(&account_cache[i], sizeof(AccountKeySlot));
 }
 
 /*

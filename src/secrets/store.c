@@ -30,6 +30,7 @@
 #include "common/errcodes.h"
 #include "common/spi.h"
 #include "secrets/keyring.h"
+#include "secrets/salts.h"
 #include "secrets/secrets.h"
 #include "secrets/store.h"
 
@@ -237,97 +238,6 @@ SecretsRelResolve(void)
 }
 
 /*
- * Where pgext.secret_account_keys and its primary key are, resolved like
- * secrets_rel (and forgotten on the same invalidations).
- */
-static struct
-{
-	bool		valid;
-	Oid			relid;
-	Oid			indexid;
-	AttrNumber	att_account;
-	AttrNumber	att_salt;
-}			salts_rel;
-
-/* Relcache invalidation callback: forget the resolved salt relation. */
-static void
-SaltsRelInvalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == salts_rel.relid || relid == salts_rel.indexid)
-		salts_rel.valid = false;
-}
-
-/* Resolve pgext.secret_account_keys and its primary key (once per backend). */
-static void
-SaltsRelResolve(void)
-{
-	static bool callback_registered = false;
-	Oid			nsp;
-
-	if (salts_rel.valid)
-		return;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(SaltsRelInvalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	nsp = get_namespace_oid("pgext", false);
-	salts_rel.relid = get_relname_relid("secret_account_keys", nsp);
-	salts_rel.indexid = get_relname_relid("secret_account_keys_pkey", nsp);
-	if (!OidIsValid(salts_rel.relid) || !OidIsValid(salts_rel.indexid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("pgext.secret_account_keys or its primary key is missing"),
-				 errhint("Update the extension (ALTER EXTENSION pgext UPDATE).")));
-	salts_rel.att_account = get_attnum(salts_rel.relid, "account_id");
-	salts_rel.att_salt = get_attnum(salts_rel.relid, "salt");
-	if (salts_rel.att_account == InvalidAttrNumber || salts_rel.att_salt == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("pgext.secret_account_keys lacks its account_id or salt column"),
-				 errhint("The table was altered outside pgext; reinstall the extension.")));
-	salts_rel.valid = true;
-}
-
-/*
- * The salt of an account through the primary key of pgext.secret_account_keys,
- * under the same snapshot as the secret row (palloc'd copy), or NULL when
- * the account has none (1.0 rows, or forgotten: its key material is gone).
- * Only read for format 0x02 rows, so 0x01 reads cost nothing more.
- */
-static uint8 *
-FindSalt(const pg_uuid_t *account)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	uint8	   *salt = NULL;
-
-	SaltsRelResolve();
-	ScanKeyInit(&key, salts_rel.att_account, BTEqualStrategyNumber,
-				F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
-	rel = table_open(salts_rel.relid, AccessShareLock);
-	scan = systable_beginscan(rel, salts_rel.indexid, true, GetActiveSnapshot(), 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, salts_rel.att_salt, RelationGetDescr(rel), &isnull);
-		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
-
-		if (b != NULL && VARSIZE_ANY_EXHDR(b) == KEYRING_SALT_BYTES)
-		{
-			salt = palloc(KEYRING_SALT_BYTES);
-			memcpy(salt, VARDATA_ANY(b), KEYRING_SALT_BYTES);
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);
-	return salt;
-}
-
-/*
  * Find a secret row through the (account_id, name) index under the active
  * snapshot (see store.h).  The sealed value is copied (detoasted) into the
  * current memory context.  Returns false when there is none.
@@ -373,7 +283,7 @@ SecretFindRow(const text *name, const pg_uuid_t *account, SecretRow *row)
 	systable_endscan(scan);
 	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
 	if (found && account != NULL && SecretBoxFormat(row->sealed) == SECRET_BOX_FORMAT_ACCOUNT)
-		row->b.salt = FindSalt(account);
+		row->b.salt = SecretSaltFind(account);
 	return found;
 }
 
