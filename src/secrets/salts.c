@@ -53,8 +53,8 @@
 
 PG_FUNCTION_INFO_V1(secret_account_keys_changed);
 
-#define SALT_CACHE_SETS 1024
-#define SALT_CACHE_WAYS 4
+#define SALT_CACHE_SETS 512
+#define SALT_CACHE_WAYS 8
 #define SALT_CACHE_SIZE (SALT_CACHE_SETS * SALT_CACHE_WAYS)
 #define SALTS_TRIGGER "secret_account_keys_changed"
 
@@ -62,6 +62,7 @@ PG_FUNCTION_INFO_V1(secret_account_keys_changed);
 typedef struct SaltSlot
 {
 	bool		valid;
+	uint32		hash;			/* of the account: compared first */
 	pg_uuid_t	account;
 	uint8		salt[KEYRING_SALT_BYTES];
 } SaltSlot;
@@ -225,27 +226,19 @@ ReadSalt(const pg_uuid_t *account, Snapshot snapshot, uint8 *out)
 	return found;
 }
 
-/* The first slot of the account's set, and the set's number. */
-static SaltSlot *
-SaltCacheSet(const pg_uuid_t *account, uint32 *set_no)
-{
-	*set_no = hash_bytes(account->data, UUID_LEN) % SALT_CACHE_SETS;
-	return &salt_cache[*set_no * SALT_CACHE_WAYS];
-}
-
-/* Copy the cached salt of an account into out; false when not cached. */
+/* Copy the cached salt of an account (hashed h) into out; false when not cached. */
 static bool
-SaltCacheGet(const pg_uuid_t *account, uint8 *out)
+SaltCacheGet(const pg_uuid_t *account, uint32 h, uint8 *out)
 {
-	uint32		set_no;
 	SaltSlot   *set;
 	int			way;
 
 	if (salt_cache == NULL || !salt_cache_dirty)
 		return false;
-	set = SaltCacheSet(account, &set_no);
+	set = &salt_cache[(h % SALT_CACHE_SETS) * SALT_CACHE_WAYS];
 	for (way = 0; way < SALT_CACHE_WAYS; way++)
-		if (set[way].valid && memcmp(set[way].account.data, account->data, UUID_LEN) == 0)
+		if (set[way].valid && set[way].hash == h &&
+			memcmp(set[way].account.data, account->data, UUID_LEN) == 0)
 		{
 			memcpy(out, set[way].salt, KEYRING_SALT_BYTES);
 			return true;
@@ -253,12 +246,13 @@ SaltCacheGet(const pg_uuid_t *account, uint8 *out)
 	return false;
 }
 
-/* Cache the salt of an account, wiping the slot it evicts. */
+/* Cache the salt of an account (hashed h): a free slot, or evict one (wiped). */
 static void
-SaltCachePut(const pg_uuid_t *account, const uint8 *salt)
+SaltCachePut(const pg_uuid_t *account, uint32 h, const uint8 *salt)
 {
-	uint32		set_no;
-	SaltSlot   *slot;
+	SaltSlot   *set;
+	SaltSlot   *slot = NULL;
+	int			way;
 
 	if (salt_cache == NULL && !salt_cache_failed)
 	{
@@ -270,9 +264,14 @@ SaltCachePut(const pg_uuid_t *account, const uint8 *salt)
 	}
 	if (salt_cache == NULL)
 		return;
-	slot = SaltCacheSet(account, &set_no);
-	slot += salt_cache_victim[set_no]++ % SALT_CACHE_WAYS;
+	set = &salt_cache[(h % SALT_CACHE_SETS) * SALT_CACHE_WAYS];
+	for (way = 0; way < SALT_CACHE_WAYS && slot == NULL; way++)
+		if (!set[way].valid)
+			slot = &set[way];
+	if (slot == NULL)
+		slot = &set[salt_cache_victim[h % SALT_CACHE_SETS]++ % SALT_CACHE_WAYS];
 	OPENSSL_cleanse(slot, sizeof(*slot));
+	slot->hash = h;
 	slot->account = *account;
 	memcpy(slot->salt, salt, KEYRING_SALT_BYTES);
 	slot->valid = true;
@@ -285,12 +284,13 @@ SecretSaltFind(const pg_uuid_t *account)
 {
 	uint8		salt[KEYRING_SALT_BYTES];
 	uint8	   *out;
+	uint32		h = hash_bytes(account->data, UUID_LEN);
 	bool		found;
 
 	/* changes committed before this call are seen (see the file comment) */
 	AcceptInvalidationMessages();
 	SaltsRelResolve();
-	found = salts_rel.cacheable && SaltCacheGet(account, salt);
+	found = salts_rel.cacheable && SaltCacheGet(account, h, salt);
 	if (!found)
 	{
 		found = ReadSalt(account, GetActiveSnapshot(), salt);
@@ -305,7 +305,7 @@ SecretSaltFind(const pg_uuid_t *account)
 			UnregisterSnapshot(snap);
 			if (current && seen == salts_inval_count &&
 				memcmp(salt, latest, KEYRING_SALT_BYTES) == 0)
-				SaltCachePut(account, salt);
+				SaltCachePut(account, h, salt);
 			OPENSSL_cleanse(latest, sizeof(latest));
 		}
 	}
