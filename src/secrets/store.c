@@ -11,6 +11,9 @@
 #include <openssl/rand.h>
 
 #include "access/genam.h"
+#include "access/relscan.h"
+#include "access/tableam.h"
+#include "executor/tuptable.h"
 #include "access/htup_details.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
@@ -212,6 +215,7 @@ SecretsRelResolve(void)
 {
 	static bool callback_registered = false;
 	Oid			nsp;
+	Relation	irel;
 
 	if (secrets_rel.valid)
 		return;
@@ -234,54 +238,71 @@ SecretsRelResolve(void)
 	secrets_rel.att_version = SecretsAttnum("key_version");
 	secrets_rel.att_sealed = SecretsAttnum("sealed");
 	secrets_rel.att_expires = SecretsAttnum("expires_at");
+	/* SecretFindRow scans it with keys on its columns 1 and 2 */
+	irel = index_open(secrets_rel.indexid, AccessShareLock);
+	if (irel->rd_index->indnkeyatts != 2 ||
+		irel->rd_index->indkey.values[0] != secrets_rel.att_account ||
+		irel->rd_index->indkey.values[1] != secrets_rel.att_name)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("index pgext.secrets_name_unique is not on (account_id, name)"),
+				 errhint("The table was altered outside pgext; reinstall the extension.")));
+	index_close(irel, NoLock);
 	secrets_rel.valid = true;
 }
 
 /*
  * Find a secret row through the (account_id, name) index under the active
  * snapshot (see store.h).  The sealed value is copied (detoasted) into the
- * current memory context.  Returns false when there is none.
+ * current memory context.  Returns false when there is none.  Scans the
+ * index directly (not systable_beginscan, which releases the index lock at
+ * every end of scan): like the executor, it keeps both locks to the end of
+ * the transaction, so later reads in it find them held.
  */
 bool
 SecretFindRow(const text *name, const pg_uuid_t *account, SecretRow *row)
 {
 	Relation	rel;
-	SysScanDesc scan;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 	ScanKeyData keys[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
 	bool		isnull;
 	bool		found = false;
 
 	SecretBindingInit(&row->b, name, account);
 	SecretsRelResolve();
+	/* index columns: 1 account_id, 2 name (checked by SecretsRelResolve) */
 	if (account != NULL)
-		ScanKeyInit(&keys[0], secrets_rel.att_account, BTEqualStrategyNumber,
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber,
 					F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
 	else
-		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, secrets_rel.att_account,
+		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, 1,
 							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	ScanKeyEntryInitialize(&keys[1], 0, secrets_rel.att_name, BTEqualStrategyNumber,
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber,
 						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(name));
 
 	rel = table_open(secrets_rel.relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	scan = systable_beginscan(rel, secrets_rel.indexid, true, GetActiveSnapshot(), 2, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	irel = index_open(secrets_rel.indexid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum		d;
 
 		found = true;
-		row->b.id = *DatumGetUUIDP(heap_getattr(tup, secrets_rel.att_id, desc, &isnull));
-		row->b.key_version = DatumGetInt32(heap_getattr(tup, secrets_rel.att_version, desc, &isnull));
-		row->sealed = DatumGetByteaPCopy(heap_getattr(tup, secrets_rel.att_sealed, desc, &isnull));
-		d = heap_getattr(tup, secrets_rel.att_expires, desc, &isnull);
+		row->b.id = *DatumGetUUIDP(slot_getattr(slot, secrets_rel.att_id, &isnull));
+		row->b.key_version = DatumGetInt32(slot_getattr(slot, secrets_rel.att_version, &isnull));
+		row->sealed = DatumGetByteaPCopy(slot_getattr(slot, secrets_rel.att_sealed, &isnull));
+		d = slot_getattr(slot, secrets_rel.att_expires, &isnull);
 		row->b.has_expires = !isnull;
 		row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, NoLock);	/* keep the locks to the end of the transaction */
+	table_close(rel, NoLock);
 	if (found && account != NULL && SecretBoxFormat(row->sealed) == SECRET_BOX_FORMAT_ACCOUNT)
 		row->b.salt = SecretSaltFind(account);
 	return found;
