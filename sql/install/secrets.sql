@@ -55,15 +55,16 @@ CREATE TABLE pgext.secret_account_keys (
 );
 
 -- Every backend caches the salts it read (src/secrets/salts.c, issue 14:
--- probing this table cost a quarter of secret_get); every change to the
--- table wipes those caches: this statement trigger sends the invalidation.
+-- probing this table cost a quarter of secret_get); every update, delete or
+-- truncate wipes those caches: this statement trigger sends the
+-- invalidation (an insert makes no cached salt stale).
 -- ENABLE ALWAYS: logical replication's apply (replica role) fires it too.
 -- Without it, enabled always, nothing is cached.
 CREATE FUNCTION pgext.secret_account_keys_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'secret_account_keys_changed'
 LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
 CREATE TRIGGER secret_account_keys_changed
-  AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON pgext.secret_account_keys
+  AFTER UPDATE OR DELETE OR TRUNCATE ON pgext.secret_account_keys
   FOR EACH STATEMENT EXECUTE FUNCTION pgext.secret_account_keys_changed();
 ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_changed;
 

@@ -11,16 +11,18 @@
  *    in a core dump), a fixed table of SALT_CACHE_SETS sets of
  *    SALT_CACHE_WAYS slots, wiped at exit;
  *  - only salts that both the reading statement's snapshot and the latest
- *    snapshot see, and only when no invalidation arrived meanwhile: a
- *    repeatable-read transaction older than a forget may still read the
- *    forgotten salt (as before), but never puts it in the cache;
+ *    snapshot see, inserted by a committed transaction (not the reader's
+ *    own: it may still abort), and only when no invalidation arrived
+ *    meanwhile: a repeatable-read transaction older than a forget may still
+ *    read the forgotten salt (as before), but never puts it in the cache;
  *  - wiped whole (with every salted key the keyring cached) by any relcache
  *    invalidation of pgext.secret_account_keys or its key, or a relcache
  *    reset.  The statement trigger secret_account_keys_changed (ENABLE
  *    ALWAYS, so logical replication's apply fires it too) sends one for every
- *    insert, update, delete or truncate, committed with the change (and
- *    replayed on hot standbys); an aborted change is undone locally by the
- *    same message.  Each read first processes pending invalidations
+ *    update, delete or truncate, committed with the change (and replayed on
+ *    hot standbys).  Inserts send none: a committed new salt makes no cached
+ *    one stale, so an account's first secret does not make every backend
+ *    re-read its salts.  Each read first processes pending invalidations
  *    (AcceptInvalidationMessages: a few loads when there are none), so a
  *    read whose statement starts after the deleting transaction's COMMIT
  *    returned never uses the deleted salt, even inside a transaction that
@@ -36,6 +38,7 @@
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_trigger.h"
 #include "commands/trigger.h"
@@ -130,7 +133,7 @@ SaltsRelcacheCallback(Datum arg, Oid relid)
 
 /*
  * Whether the relation has the statement trigger that invalidates the cache,
- * firing always (in replica sessions too) on every kind of change.
+ * firing always (in replica sessions too) on every change but inserts.
  */
 static bool
 SaltsTriggerInPlace(Relation rel)
@@ -147,8 +150,8 @@ SaltsTriggerInPlace(Relation rel)
 		if (strcmp(t->tgname, SALTS_TRIGGER) == 0 &&
 			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
 			!TRIGGER_FOR_ROW(t->tgtype) && t->tgnattr == 0 && t->tgqual == NULL &&
-			TRIGGER_FOR_INSERT(t->tgtype) && TRIGGER_FOR_UPDATE(t->tgtype) &&
-			TRIGGER_FOR_DELETE(t->tgtype) && TRIGGER_FOR_TRUNCATE(t->tgtype))
+			TRIGGER_FOR_UPDATE(t->tgtype) && TRIGGER_FOR_DELETE(t->tgtype) &&
+			TRIGGER_FOR_TRUNCATE(t->tgtype))
 			return true;
 	}
 	return false;
@@ -194,9 +197,10 @@ SaltsRelResolve(void)
 /*
  * Read the salt of an account through the primary key under snapshot into
  * out; false when there is none (or it is malformed, which no key can use).
+ * *own: whether this transaction inserted it (may be NULL).
  */
 static bool
-ReadSalt(const pg_uuid_t *account, Snapshot snapshot, uint8 *out)
+ReadSalt(const pg_uuid_t *account, Snapshot snapshot, uint8 *out, bool *own)
 {
 	Relation	rel;
 	SysScanDesc scan;
@@ -219,6 +223,8 @@ ReadSalt(const pg_uuid_t *account, Snapshot snapshot, uint8 *out)
 		{
 			memcpy(out, VARDATA_ANY(b), KEYRING_SALT_BYTES);
 			found = true;
+			if (own != NULL)
+				*own = TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetRawXmin(tup->t_data));
 		}
 	}
 	systable_endscan(scan);
@@ -293,17 +299,18 @@ SecretSaltFind(const pg_uuid_t *account)
 	found = salts_rel.cacheable && SaltCacheGet(account, h, salt);
 	if (!found)
 	{
-		found = ReadSalt(account, GetActiveSnapshot(), salt);
+		found = ReadSalt(account, GetActiveSnapshot(), salt, NULL);
 		/* cache it only if it is current, and nothing changed meanwhile */
 		if (found && salts_rel.cacheable && salts_rel.valid && !salt_cache_failed)
 		{
 			uint64		seen = salts_inval_count;
 			uint8		latest[KEYRING_SALT_BYTES];
+			bool		own = false;
 			Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
-			bool		current = ReadSalt(account, snap, latest);
+			bool		current = ReadSalt(account, snap, latest, &own);
 
 			UnregisterSnapshot(snap);
-			if (current && seen == salts_inval_count &&
+			if (current && !own && seen == salts_inval_count &&
 				memcmp(salt, latest, KEYRING_SALT_BYTES) == 0)
 				SaltCachePut(account, h, salt);
 			OPENSSL_cleanse(latest, sizeof(latest));
@@ -319,8 +326,8 @@ SecretSaltFind(const pg_uuid_t *account)
 
 /*
  * secret_account_keys_changed(): statement trigger on
- * pgext.secret_account_keys (insert, update, delete, truncate): every
- * backend wipes its cached salts (see the file comment).
+ * pgext.secret_account_keys (update, delete, truncate): every backend wipes
+ * its cached salts (see the file comment).
  */
 Datum
 secret_account_keys_changed(PG_FUNCTION_ARGS)
