@@ -2,13 +2,10 @@
  * box.c — AES-256-GCM sealing of secret values, bound to their row.
  *
  * See box.h for the byte layout of sealed values and of the AAD.
- * One EVP_CIPHER_CTX per backend is reused by every seal and open (issue 14);
- * it holds a key only between its init and the EVP_CIPHER_CTX_reset right
- * after the last step: every buffer is allocated before and no PostgreSQL
- * error can be raised in between, so the reset runs on every path (it frees
- * OpenSSL's cipher state, cleansing the key schedule), and the account key
- * copied onto the stack is wiped right after.  The nonce is GCM's default
- * 96 bits, so one init sets cipher, key and nonce.
+ * Every buffer is allocated before the OpenSSL context is created and no
+ * PostgreSQL error can be raised while the context exists, so the context is
+ * freed on every path (EVP_CIPHER_CTX_free also cleanses the key schedule)
+ * and the account key copied onto the stack is wiped right after.
  * Nonces are 96 random bits from pg_strong_random(): one data key seals far
  * fewer than the 2^32 values NIST SP 800-38D allows with random nonces.
  */
@@ -24,9 +21,6 @@
 #include "secrets/keyring.h"
 
 #define AAD_LABEL "pgext.secret.v1"
-
-/* one init sets the nonce: it has GCM's default length (checked in AesGcm) */
-StaticAssertDecl(SECRET_BOX_NONCE_BYTES == 12, "nonces are GCM's default 96 bits");
 
 /* Build the AAD for a binding into a palloc'd buffer; returns its length. */
 static int
@@ -75,38 +69,8 @@ AesGcm(void)
 					(errcode(ERRCODE_INTERNAL_ERROR),
 					 errmsg("OpenSSL does not provide AES-256-GCM"),
 					 errhint("Check the OpenSSL configuration (providers) of the server.")));
-		if (EVP_CIPHER_get_iv_length(cipher) != SECRET_BOX_NONCE_BYTES)
-		{
-			EVP_CIPHER_free(cipher);
-			cipher = NULL;
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("OpenSSL's AES-256-GCM does not default to %d-byte nonces",
-							SECRET_BOX_NONCE_BYTES),
-					 errhint("Check the OpenSSL configuration (providers) of the server.")));
-		}
 	}
 	return cipher;
-}
-
-/*
- * The backend's cipher context, created on first use; holds no key between
- * calls (see the file header).
- */
-static EVP_CIPHER_CTX *
-CipherContext(void)
-{
-	static EVP_CIPHER_CTX *ctx = NULL;
-
-	if (ctx == NULL)
-	{
-		ctx = EVP_CIPHER_CTX_new();
-		if (ctx == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_OUT_OF_MEMORY),
-					 errmsg("OpenSSL could not allocate a cipher context")));
-	}
-	return ctx;
 }
 
 /*
@@ -149,17 +113,20 @@ SecretBoxSeal(const SecretBinding *b, const char *plain, int plain_len)
 				 errmsg("could not generate a random nonce for a secret"),
 				 errhidestmt(true)));
 	cipher = AesGcm();
-	ctx = CipherContext();
 	BindingKey(b, format, key);
 
-	ok = EVP_EncryptInit_ex(ctx, cipher, NULL, key, nonce) == 1 &&
+	ctx = EVP_CIPHER_CTX_new();
+	ok = ctx != NULL &&
+		EVP_EncryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
+		EVP_EncryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
 		EVP_EncryptUpdate(ctx, NULL, &fin, aad, aad_len) == 1 &&
 		(plain_len == 0 ||
 		 EVP_EncryptUpdate(ctx, ct, &n, (const unsigned char *) plain, plain_len) == 1) &&
 		EVP_EncryptFinal_ex(ctx, ct + n, &fin) == 1 &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, SECRET_BOX_TAG_BYTES,
 							ct + plain_len) == 1;
-	EVP_CIPHER_CTX_reset(ctx);	/* frees the key schedule */
+	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_cleanse(key, sizeof(key));
 	pfree(aad);
 	if (!ok)
@@ -226,16 +193,19 @@ SecretBoxOpen(const SecretBinding *b, const bytea *sealed, int *plain_len)
 	plain = palloc(ct_len + 1);
 	memcpy(tag, ct + ct_len, SECRET_BOX_TAG_BYTES);
 	cipher = AesGcm();
-	ctx = CipherContext();
 	BindingKey(b, format, key);
 
-	ok = EVP_DecryptInit_ex(ctx, cipher, NULL, key, nonce) == 1 &&
+	ctx = EVP_CIPHER_CTX_new();
+	ok = ctx != NULL &&
+		EVP_DecryptInit_ex(ctx, cipher, NULL, NULL, NULL) == 1 &&
+		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, SECRET_BOX_NONCE_BYTES, NULL) == 1 &&
+		EVP_DecryptInit_ex(ctx, NULL, NULL, key, nonce) == 1 &&
 		EVP_DecryptUpdate(ctx, NULL, &fin, aad, aad_len) == 1 &&
 		(ct_len == 0 ||
 		 EVP_DecryptUpdate(ctx, (unsigned char *) plain, &n, ct, ct_len) == 1) &&
 		EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, SECRET_BOX_TAG_BYTES, tag) == 1 &&
 		EVP_DecryptFinal_ex(ctx, (unsigned char *) plain + n, &fin) == 1;
-	EVP_CIPHER_CTX_reset(ctx);	/* frees the key schedule */
+	EVP_CIPHER_CTX_free(ctx);
 	OPENSSL_cleanse(key, sizeof(key));
 	pfree(aad);
 	if (!ok)
