@@ -2364,12 +2364,16 @@ ALTER FUNCTION pgext.stripe_event_minimal(jsonb) VOLATILE;
 ------------------------------------------------------------------------------
 -- secret_get no longer probes pgext.secret_account_keys on every read: each
 -- backend caches account -> salt (src/secrets/salts.c), wiped in every
--- backend by this statement trigger on any update, delete or truncate.
+-- backend by these triggers on any update, delete or truncate.
 CREATE FUNCTION pgext.secret_account_keys_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'secret_account_keys_changed'
 LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
 CREATE TRIGGER secret_account_keys_changed
-  AFTER UPDATE OR DELETE OR TRUNCATE ON pgext.secret_account_keys
+  AFTER UPDATE OR DELETE ON pgext.secret_account_keys
+  FOR EACH ROW EXECUTE FUNCTION pgext.secret_account_keys_changed();
+CREATE TRIGGER secret_account_keys_truncated
+  AFTER TRUNCATE ON pgext.secret_account_keys
   FOR EACH STATEMENT EXECUTE FUNCTION pgext.secret_account_keys_changed();
 ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_changed;
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_truncated;
 REVOKE ALL ON FUNCTION pgext.secret_account_keys_changed() FROM PUBLIC;

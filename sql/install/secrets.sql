@@ -56,17 +56,21 @@ CREATE TABLE pgext.secret_account_keys (
 
 -- Every backend caches the salts it read (src/secrets/salts.c, issue 14:
 -- probing this table cost a quarter of secret_get); every update, delete or
--- truncate wipes those caches: this statement trigger sends the
--- invalidation (an insert makes no cached salt stale).
--- ENABLE ALWAYS: logical replication's apply (replica role) fires it too.
--- Without it, enabled always, nothing is cached.
+-- truncate wipes those caches: these triggers send the invalidation (an
+-- insert makes no cached salt stale).  ENABLE ALWAYS and, for updates and
+-- deletes, FOR EACH ROW: logical replication's apply (replica role) fires
+-- row triggers only.  Without both, enabled always, nothing is cached.
 CREATE FUNCTION pgext.secret_account_keys_changed() RETURNS trigger
 AS 'MODULE_PATHNAME', 'secret_account_keys_changed'
 LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
 CREATE TRIGGER secret_account_keys_changed
-  AFTER UPDATE OR DELETE OR TRUNCATE ON pgext.secret_account_keys
+  AFTER UPDATE OR DELETE ON pgext.secret_account_keys
+  FOR EACH ROW EXECUTE FUNCTION pgext.secret_account_keys_changed();
+CREATE TRIGGER secret_account_keys_truncated
+  AFTER TRUNCATE ON pgext.secret_account_keys
   FOR EACH STATEMENT EXECUTE FUNCTION pgext.secret_account_keys_changed();
 ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_changed;
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_truncated;
 
 -- Batched use counts from shared memory (pgext.secret_audit_flush()).
 -- op: set | get | masked | delete | rewrap | import | dropped (uses not

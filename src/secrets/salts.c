@@ -17,17 +17,19 @@
  *    read the forgotten salt (as before), but never puts it in the cache;
  *  - wiped whole (with every salted key the keyring cached) by any relcache
  *    invalidation of pgext.secret_account_keys or its key, or a relcache
- *    reset.  The statement trigger secret_account_keys_changed (ENABLE
- *    ALWAYS, so logical replication's apply fires it too) sends one for every
- *    update, delete or truncate, committed with the change (and replayed on
- *    hot standbys).  Inserts send none: a committed new salt makes no cached
- *    one stale, so an account's first secret does not make every backend
- *    re-read its salts.  Each read first processes pending invalidations
+ *    reset.  The triggers secret_account_keys_changed (for each row updated
+ *    or deleted) and secret_account_keys_truncated (truncate) send one,
+ *    committed with the change (and replayed on hot standbys); they are
+ *    ENABLE ALWAYS, and a row trigger because logical replication's apply
+ *    fires row triggers (in replica role) but no statement triggers.
+ *    Inserts send none: a committed new salt makes no cached one stale, so
+ *    an account's first secret does not make every backend re-read its
+ *    salts.  Each read first processes pending invalidations
  *    (AcceptInvalidationMessages: a few loads when there are none), so a
  *    read whose statement starts after the deleting transaction's COMMIT
  *    returned never uses the deleted salt, even inside a transaction that
- *    holds its locks already.  Without that trigger (dropped or disabled)
- *    nothing is cached and every read probes the table.
+ *    holds its locks already.  Without those triggers (dropped or not
+ *    enabled always) nothing is cached and every read probes the table.
  */
 #include "postgres.h"
 
@@ -59,7 +61,8 @@ PG_FUNCTION_INFO_V1(secret_account_keys_changed);
 #define SALT_CACHE_SETS 512
 #define SALT_CACHE_WAYS 8
 #define SALT_CACHE_SIZE (SALT_CACHE_SETS * SALT_CACHE_WAYS)
-#define SALTS_TRIGGER "secret_account_keys_changed"
+#define SALTS_ROW_TRIGGER "secret_account_keys_changed"
+#define SALTS_TRUNCATE_TRIGGER "secret_account_keys_truncated"
 
 /* One cached salt. */
 typedef struct SaltSlot
@@ -132,13 +135,16 @@ SaltsRelcacheCallback(Datum arg, Oid relid)
 }
 
 /*
- * Whether the relation has the statement trigger that invalidates the cache,
- * firing always (in replica sessions too) on every change but inserts.
+ * Whether the relation has the triggers that invalidate the cache, firing
+ * always (in replica sessions too): one for each row updated or deleted, one
+ * for truncate.
  */
 static bool
-SaltsTriggerInPlace(Relation rel)
+SaltsTriggersInPlace(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
+	bool		row = false;
+	bool		truncate = false;
 	int			i;
 
 	if (td == NULL)
@@ -147,17 +153,18 @@ SaltsTriggerInPlace(Relation rel)
 	{
 		Trigger    *t = &td->triggers[i];
 
-		if (strcmp(t->tgname, SALTS_TRIGGER) == 0 &&
-			t->tgenabled == TRIGGER_FIRES_ALWAYS &&
-			!TRIGGER_FOR_ROW(t->tgtype) && t->tgnattr == 0 && t->tgqual == NULL &&
-			TRIGGER_FOR_UPDATE(t->tgtype) && TRIGGER_FOR_DELETE(t->tgtype) &&
-			TRIGGER_FOR_TRUNCATE(t->tgtype))
-			return true;
+		if (t->tgenabled != TRIGGER_FIRES_ALWAYS || t->tgnattr != 0 || t->tgqual != NULL)
+			continue;
+		if (strcmp(t->tgname, SALTS_ROW_TRIGGER) == 0 && TRIGGER_FOR_ROW(t->tgtype) &&
+			TRIGGER_FOR_UPDATE(t->tgtype) && TRIGGER_FOR_DELETE(t->tgtype))
+			row = true;
+		if (strcmp(t->tgname, SALTS_TRUNCATE_TRIGGER) == 0 && TRIGGER_FOR_TRUNCATE(t->tgtype))
+			truncate = true;
 	}
-	return false;
+	return row && truncate;
 }
 
-/* Resolve pgext.secret_account_keys, its primary key and trigger. */
+/* Resolve pgext.secret_account_keys, its primary key and triggers. */
 static void
 SaltsRelResolve(void)
 {
@@ -188,7 +195,7 @@ SaltsRelResolve(void)
 				 errmsg("pgext.secret_account_keys lacks its account_id or salt column"),
 				 errhint("The table was altered outside pgext; reinstall the extension.")));
 	rel = table_open(salts_rel.relid, AccessShareLock);
-	salts_rel.cacheable = SaltsTriggerInPlace(rel);
+	salts_rel.cacheable = SaltsTriggersInPlace(rel);
 	table_close(rel, NoLock);
 	/* an invalidation while resolving: resolve again next time */
 	salts_rel.valid = seen == salts_inval_count;
@@ -325,9 +332,10 @@ SecretSaltFind(const pg_uuid_t *account)
 }
 
 /*
- * secret_account_keys_changed(): statement trigger on
- * pgext.secret_account_keys (update, delete, truncate): every backend wipes
- * its cached salts (see the file comment).
+ * secret_account_keys_changed(): trigger on pgext.secret_account_keys, for
+ * each row updated or deleted and for truncate: every backend wipes its
+ * cached salts (see the file comment).  Repeated calls in one command add
+ * one message.
  */
 Datum
 secret_account_keys_changed(PG_FUNCTION_ARGS)
@@ -338,7 +346,7 @@ secret_account_keys_changed(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("pgext.secret_account_keys_changed() must be called as a trigger"),
-				 errhint("It is the statement trigger of pgext.secret_account_keys; do not call it directly.")));
+				 errhint("It is the trigger of pgext.secret_account_keys; do not call it directly.")));
 	CacheInvalidateRelcacheByRelid(RelationGetRelid(trigdata->tg_relation));
 	return PointerGetDatum(NULL);
 }
