@@ -2364,3 +2364,21 @@ CREATE TRIGGER account_forgets_changed
 REVOKE ALL ON FUNCTION pgext.account_forgets_changed() FROM PUBLIC;
 -- the stored form of a fetched event depends on pgext.account_forgets now
 ALTER FUNCTION pgext.stripe_event_minimal(jsonb) VOLATILE;
+
+-- Salts cached per backend (issue 14, second pass)
+------------------------------------------------------------------------------
+-- secret_get no longer probes pgext.secret_account_keys on every read: each
+-- backend caches account -> salt (src/secrets/salts.c), wiped in every
+-- backend by these triggers on any update, delete or truncate.
+CREATE FUNCTION pgext.secret_account_keys_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'secret_account_keys_changed'
+LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
+CREATE TRIGGER secret_account_keys_changed
+  AFTER UPDATE OR DELETE ON pgext.secret_account_keys
+  FOR EACH ROW EXECUTE FUNCTION pgext.secret_account_keys_changed();
+CREATE TRIGGER secret_account_keys_truncated
+  AFTER TRUNCATE ON pgext.secret_account_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.secret_account_keys_changed();
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_changed;
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_truncated;
+REVOKE ALL ON FUNCTION pgext.secret_account_keys_changed() FROM PUBLIC;

@@ -54,6 +54,24 @@ CREATE TABLE pgext.secret_account_keys (
   created_at timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 
+-- Every backend caches the salts it read (src/secrets/salts.c, issue 14:
+-- probing this table cost a quarter of secret_get); every update, delete or
+-- truncate wipes those caches: these triggers send the invalidation (an
+-- insert makes no cached salt stale).  ENABLE ALWAYS and, for updates and
+-- deletes, FOR EACH ROW: logical replication's apply (replica role) fires
+-- row triggers only.  Without both, enabled always, nothing is cached.
+CREATE FUNCTION pgext.secret_account_keys_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'secret_account_keys_changed'
+LANGUAGE C SET search_path = pg_catalog, pgext, pg_temp;
+CREATE TRIGGER secret_account_keys_changed
+  AFTER UPDATE OR DELETE ON pgext.secret_account_keys
+  FOR EACH ROW EXECUTE FUNCTION pgext.secret_account_keys_changed();
+CREATE TRIGGER secret_account_keys_truncated
+  AFTER TRUNCATE ON pgext.secret_account_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION pgext.secret_account_keys_changed();
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_changed;
+ALTER TABLE pgext.secret_account_keys ENABLE ALWAYS TRIGGER secret_account_keys_truncated;
+
 -- Batched use counts from shared memory (pgext.secret_audit_flush()).
 -- op: set | get | masked | delete | rewrap | import | dropped (uses not
 -- counted individually because pgext.secret_audit_slots was full).
@@ -179,7 +197,8 @@ REVOKE ALL ON FUNCTION
   pgext.secret_audit_flush(),
   pgext.secret_audit_pending(),
   pgext.secret_list(),
-  pgext.secret_logging_risks()
+  pgext.secret_logging_risks(),
+  pgext.secret_account_keys_changed()
   FROM PUBLIC;
 REVOKE ALL ON pgext.secret_catalog FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION pgext.secret_list()

@@ -19,7 +19,8 @@
  * HKDF-SHA256(root, salt = the account's random salt from
  * pgext.secret_account_keys, info = "pgext secret account key" || account
  * uuid): deleting the salt (account_forget) destroys the key for good.
- * Account keys are cached per backend, keyed by (version, account, salt).
+ * Account keys are cached per backend, keyed by (version, account, salt);
+ * those derived with a salt are wiped on any change to the salts (salts.c).
  *
  * Key material lives in anonymous private mappings that are excluded from
  * core dumps (MADV_DONTDUMP), locked in RAM (mlock) when the memlock limit
@@ -56,6 +57,7 @@
 #include "common/preload.h"
 #include "secrets/keyline.h"
 #include "secrets/keyring.h"
+#include "secrets/salts.h"
 
 StaticAssertDecl(KEYLINE_KEY_BYTES == KEYRING_KEY_BYTES, "a key line holds one master key");
 
@@ -64,8 +66,9 @@ StaticAssertDecl(KEYLINE_KEY_BYTES == KEYRING_KEY_BYTES, "a key line holds one m
 #define KEYRING_ROOT_INFO "pgext/secrets/root"
 #define KEYRING_ACCOUNT_INFO "pgext/secrets/aes-256-gcm"
 #define KEYRING_SALTED_INFO "pgext secret account key"
-#define KEYRING_CACHE_SETS 1024
-#define KEYRING_CACHE_WAYS 4
+#define KEYRING_CACHE_SETS 512
+#define KEYRING_CACHE_WAYS 8		/* 4 ways left ~2% of 1000 uniformly read
+									 * accounts thrashing in overfull sets */
 #define KEYRING_CACHE_SIZE (KEYRING_CACHE_SETS * KEYRING_CACHE_WAYS)
 
 typedef enum KeyringStatus
@@ -94,10 +97,11 @@ static KeyringKeys *keyring = NULL; /* in its own mapping, see above */
 static pid_t keyring_locked_pid = 0;	/* process that has locked it (mlock) */
 static bool key_lock_warned = false;	/* a lock failure was reported */
 
-/* Per-backend cache of derived account keys (4-way set associative). */
+/* Per-backend cache of derived account keys (8-way set associative). */
 typedef struct AccountKeySlot
 {
 	bool		valid;
+	uint32		hash;			/* of (version, account, salt): compared first */
 	int32		version;
 	bool		has_account;
 	pg_uuid_t	account;
@@ -182,16 +186,25 @@ MapKeyMemory(Size size)
 	return p;
 }
 
+/* Map key memory for another module (salts.c); see keyring.h. */
+void *
+KeyringMapKeyMemory(Size size)
+{
+	return MapKeyMemory(size);
+}
+
 /*
  * At postmaster start, after the keys are loaded: make their page read-only
  * (see file header) and check that each process could lock what it needs
- * (the root keys, which are locked already, plus one account key cache):
+ * (the root keys, which are locked already, plus one account key cache and
+ * one salt cache):
  * if not, one WARNING now instead of a failure in every backend.
  */
 static void
 KeyringSeal(void)
 {
-	Size		cache_size = sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE;
+	Size		cache_size = sizeof(AccountKeySlot) * KEYRING_CACHE_SIZE +
+		TYPEALIGN(4096, SecretSaltCacheBytes());
 	void	   *probe;
 	bool		locked;
 
@@ -583,12 +596,12 @@ DeriveAccountKey(const uint8 *root, int32 version, const pg_uuid_t *account,
 	return Hkdf(root, NULL, 0, info, sizeof(info), out);
 }
 
-/* Whether a cache slot holds the key of (version, account, salt). */
+/* Whether a cache slot holds the key of (version, account, salt), hashed h. */
 static bool
-SlotMatches(const AccountKeySlot *slot, int32 version, const pg_uuid_t *account,
+SlotMatches(const AccountKeySlot *slot, uint32 h, int32 version, const pg_uuid_t *account,
 			const uint8 *salt)
 {
-	return slot->valid && slot->version == version &&
+	return slot->valid && slot->hash == h && slot->version == version &&
 		slot->has_account == (account != NULL) &&
 		(account == NULL || memcmp(slot->account.data, account->data, UUID_LEN) == 0) &&
 		slot->salted == (salt != NULL) &&
@@ -598,10 +611,11 @@ SlotMatches(const AccountKeySlot *slot, int32 version, const pg_uuid_t *account,
 /*
  * Copy the AES key of (version, account, salt) into out; see keyring.h.
  * Derived keys are cached per backend in the locked, non-dumpable mapping
- * (4-way set associative, keyed by version, account and salt); an evicted
- * slot's key is wiped before it is reused.  A salt that no longer exists is
- * never looked up (the caller reads it with the row), so a cached key of a
- * forgotten account is unreachable and is overwritten in time.
+ * (8-way set associative, keyed by version, account and salt); an evicted
+ * slot's key is wiped before it is reused.  Keys derived with a salt are
+ * wiped whenever pgext.secret_account_keys changes (KeyringForgetSaltedKeys,
+ * from salts.c), so a forgotten account's key does not outlive the forget's
+ * invalidation in any backend.
  */
 bool
 KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, uint8 *out)
@@ -630,17 +644,19 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, ui
 		if (salt != NULL)
 			h ^= hash_bytes(salt, KEYRING_SALT_BYTES);
 		set = &account_cache[(h % KEYRING_CACHE_SETS) * KEYRING_CACHE_WAYS];
+		slot = NULL;
 		for (way = 0; way < KEYRING_CACHE_WAYS; way++)
 		{
-			slot = &set[way];
-			if (SlotMatches(slot, version, account, salt))
+			if (SlotMatches(&set[way], h, version, account, salt))
 			{
-				memcpy(out, slot->key, KEYRING_KEY_BYTES);
+				memcpy(out, set[way].key, KEYRING_KEY_BYTES);
 				return true;
 			}
+			if (slot == NULL && !set[way].valid)
+				slot = &set[way];	/* a free slot to fill */
 		}
-		way = account_cache_victim[h % KEYRING_CACHE_SETS]++ % KEYRING_CACHE_WAYS;
-		slot = &set[way];
+		if (slot == NULL)
+			slot = &set[account_cache_victim[h % KEYRING_CACHE_SETS]++ % KEYRING_CACHE_WAYS];
 	}
 
 	if (!DeriveAccountKey(root, version, account, salt, out))
@@ -651,6 +667,7 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, ui
 	{
 		OPENSSL_cleanse(slot, sizeof(*slot));	/* evict: wipe the old key */
 		slot->valid = true;
+		slot->hash = h;
 		slot->version = version;
 		slot->has_account = account != NULL;
 		if (account != NULL)
@@ -661,6 +678,22 @@ KeyringAccountKey(int32 version, const pg_uuid_t *account, const uint8 *salt, ui
 		memcpy(slot->key, out, KEYRING_KEY_BYTES);
 	}
 	return true;
+}
+
+/*
+ * Wipe every cached key derived with an account's salt (format 0x02); see
+ * keyring.h.  Never errors (called from a relcache callback).
+ */
+void
+KeyringForgetSaltedKeys(void)
+{
+	int			i;
+
+	if (account_cache == NULL)
+		return;
+	for (i = 0; i < KEYRING_CACHE_SIZE; i++)
+		if (account_cache[i].valid && account_cache[i].salted)
+			OPENSSL_cleanse(&account_cache[i], sizeof(AccountKeySlot));
 }
 
 /*

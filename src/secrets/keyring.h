@@ -39,6 +39,19 @@ extern bool KeyringAccountKey(int32 version, const pg_uuid_t *account, const uin
 /* Define the key settings and load the keys (KeyringLoad); postmaster start only. */
 extern void KeyringInit(void);
 
+/*
+ * Map zeroed memory for key material: private, excluded from core dumps,
+ * locked in RAM when the memlock limit allows (see keyring.c); NULL when it
+ * cannot be mapped.  The caller wipes it.
+ */
+extern void *KeyringMapKeyMemory(Size size);
+
+/*
+ * Wipe this backend's cached keys derived with an account's salt (after a
+ * salt changed or was deleted: salts.c).
+ */
+extern void KeyringForgetSaltedKeys(void);
+
 /* The version that seals: pgext.secret_encrypt_version, 0 = the newest. */
 extern int32 KeyringEncryptVersion(void);
 

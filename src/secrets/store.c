@@ -12,12 +12,15 @@
 
 #include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/relscan.h"
 #include "access/skey.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -30,6 +33,7 @@
 #include "common/errcodes.h"
 #include "common/spi.h"
 #include "secrets/keyring.h"
+#include "secrets/salts.h"
 #include "secrets/secrets.h"
 #include "secrets/store.h"
 
@@ -211,6 +215,7 @@ SecretsRelResolve(void)
 {
 	static bool callback_registered = false;
 	Oid			nsp;
+	Relation	irel;
 
 	if (secrets_rel.valid)
 		return;
@@ -233,147 +238,73 @@ SecretsRelResolve(void)
 	secrets_rel.att_version = SecretsAttnum("key_version");
 	secrets_rel.att_sealed = SecretsAttnum("sealed");
 	secrets_rel.att_expires = SecretsAttnum("expires_at");
-	secrets_rel.valid = true;
-}
-
-/*
- * Where pgext.secret_account_keys and its primary key are, resolved like
- * secrets_rel (and forgotten on the same invalidations).
- */
-static struct
-{
-	bool		valid;
-	Oid			relid;
-	Oid			indexid;
-	AttrNumber	att_account;
-	AttrNumber	att_salt;
-}			salts_rel;
-
-/* Relcache invalidation callback: forget the resolved salt relation. */
-static void
-SaltsRelInvalidate(Datum arg, Oid relid)
-{
-	if (relid == InvalidOid || relid == salts_rel.relid || relid == salts_rel.indexid)
-		salts_rel.valid = false;
-}
-
-/* Resolve pgext.secret_account_keys and its primary key (once per backend). */
-static void
-SaltsRelResolve(void)
-{
-	static bool callback_registered = false;
-	Oid			nsp;
-
-	if (salts_rel.valid)
-		return;
-	if (!callback_registered)
-	{
-		CacheRegisterRelcacheCallback(SaltsRelInvalidate, (Datum) 0);
-		callback_registered = true;
-	}
-	nsp = get_namespace_oid("pgext", false);
-	salts_rel.relid = get_relname_relid("secret_account_keys", nsp);
-	salts_rel.indexid = get_relname_relid("secret_account_keys_pkey", nsp);
-	if (!OidIsValid(salts_rel.relid) || !OidIsValid(salts_rel.indexid))
+	/* SecretFindRow scans it with keys on its columns 1 and 2 */
+	irel = index_open(secrets_rel.indexid, AccessShareLock);
+	if (irel->rd_index->indnkeyatts != 2 ||
+		irel->rd_index->indkey.values[0] != secrets_rel.att_account ||
+		irel->rd_index->indkey.values[1] != secrets_rel.att_name)
 		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("pgext.secret_account_keys or its primary key is missing"),
-				 errhint("Update the extension (ALTER EXTENSION pgext UPDATE).")));
-	salts_rel.att_account = get_attnum(salts_rel.relid, "account_id");
-	salts_rel.att_salt = get_attnum(salts_rel.relid, "salt");
-	if (salts_rel.att_account == InvalidAttrNumber || salts_rel.att_salt == InvalidAttrNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("pgext.secret_account_keys lacks its account_id or salt column"),
+				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
+				 errmsg("index pgext.secrets_name_unique is not on (account_id, name)"),
 				 errhint("The table was altered outside pgext; reinstall the extension.")));
-	salts_rel.valid = true;
-}
-
-/*
- * The salt of an account through the primary key of pgext.secret_account_keys,
- * under the same snapshot as the secret row (palloc'd copy), or NULL when
- * the account has none (1.0 rows, or forgotten: its key material is gone).
- * Only read for format 0x02 rows, so 0x01 reads cost nothing more.
- */
-static uint8 *
-FindSalt(const pg_uuid_t *account)
-{
-	Relation	rel;
-	SysScanDesc scan;
-	ScanKeyData key;
-	HeapTuple	tup;
-	uint8	   *salt = NULL;
-
-	SaltsRelResolve();
-	ScanKeyInit(&key, salts_rel.att_account, BTEqualStrategyNumber,
-				F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
-	rel = table_open(salts_rel.relid, AccessShareLock);
-	scan = systable_beginscan(rel, salts_rel.indexid, true, GetActiveSnapshot(), 1, &key);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, salts_rel.att_salt, RelationGetDescr(rel), &isnull);
-		bytea	   *b = isnull ? NULL : DatumGetByteaPP(d);
-
-		if (b != NULL && VARSIZE_ANY_EXHDR(b) == KEYRING_SALT_BYTES)
-		{
-			salt = palloc(KEYRING_SALT_BYTES);
-			memcpy(salt, VARDATA_ANY(b), KEYRING_SALT_BYTES);
-		}
-	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);
-	return salt;
+	index_close(irel, NoLock);
+	secrets_rel.valid = true;
 }
 
 /*
  * Find a secret row through the (account_id, name) index under the active
  * snapshot (see store.h).  The sealed value is copied (detoasted) into the
- * current memory context.  Returns false when there is none.
+ * current memory context.  Returns false when there is none.  Scans the
+ * index directly (not systable_beginscan, which releases the index lock at
+ * every end of scan): like the executor, it keeps both locks to the end of
+ * the transaction, so later reads in it find them held.
  */
 bool
 SecretFindRow(const text *name, const pg_uuid_t *account, SecretRow *row)
 {
 	Relation	rel;
-	SysScanDesc scan;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 	ScanKeyData keys[2];
-	HeapTuple	tup;
-	TupleDesc	desc;
 	bool		isnull;
 	bool		found = false;
 
 	SecretBindingInit(&row->b, name, account);
 	SecretsRelResolve();
+	/* index columns: 1 account_id, 2 name (checked by SecretsRelResolve) */
 	if (account != NULL)
-		ScanKeyInit(&keys[0], secrets_rel.att_account, BTEqualStrategyNumber,
+		ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber,
 					F_UUID_EQ, UUIDPGetDatum((pg_uuid_t *) account));
 	else
-		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, secrets_rel.att_account,
+		ScanKeyEntryInitialize(&keys[0], SK_ISNULL | SK_SEARCHNULL, 1,
 							   InvalidStrategy, InvalidOid, InvalidOid, InvalidOid, (Datum) 0);
-	ScanKeyEntryInitialize(&keys[1], 0, secrets_rel.att_name, BTEqualStrategyNumber,
+	ScanKeyEntryInitialize(&keys[1], 0, 2, BTEqualStrategyNumber,
 						   InvalidOid, DEFAULT_COLLATION_OID, F_TEXTEQ, PointerGetDatum(name));
 
 	rel = table_open(secrets_rel.relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	scan = systable_beginscan(rel, secrets_rel.indexid, true, GetActiveSnapshot(), 2, keys);
-	tup = systable_getnext(scan);
-	if (HeapTupleIsValid(tup))
+	irel = index_open(secrets_rel.indexid, AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
+	index_rescan(scan, keys, 2, NULL, 0);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
 	{
 		Datum		d;
 
 		found = true;
-		row->b.id = *DatumGetUUIDP(heap_getattr(tup, secrets_rel.att_id, desc, &isnull));
-		row->b.key_version = DatumGetInt32(heap_getattr(tup, secrets_rel.att_version, desc, &isnull));
-		row->sealed = DatumGetByteaPCopy(heap_getattr(tup, secrets_rel.att_sealed, desc, &isnull));
-		d = heap_getattr(tup, secrets_rel.att_expires, desc, &isnull);
+		row->b.id = *DatumGetUUIDP(slot_getattr(slot, secrets_rel.att_id, &isnull));
+		row->b.key_version = DatumGetInt32(slot_getattr(slot, secrets_rel.att_version, &isnull));
+		row->sealed = DatumGetByteaPCopy(slot_getattr(slot, secrets_rel.att_sealed, &isnull));
+		d = slot_getattr(slot, secrets_rel.att_expires, &isnull);
 		row->b.has_expires = !isnull;
 		row->b.expires_at = isnull ? 0 : DatumGetTimestampTz(d);
 	}
-	systable_endscan(scan);
-	table_close(rel, NoLock);	/* keep the lock to the end of the transaction */
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, NoLock);	/* keep the locks to the end of the transaction */
+	table_close(rel, NoLock);
 	if (found && account != NULL && SecretBoxFormat(row->sealed) == SECRET_BOX_FORMAT_ACCOUNT)
-		row->b.salt = FindSalt(account);
+		row->b.salt = SecretSaltFind(account);
 	return found;
 }
 
