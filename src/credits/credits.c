@@ -410,6 +410,25 @@ DeductLocked(Datum account, int64 amount, text *key, const char *reason, Timesta
 }
 
 /*
+ * A deduct decremented the balance (to `balance`) and then found its key
+ * already taken (a retry): give the credits back and answer from the first
+ * entry ('duplicate', or an error for other parameters).  SPI connected,
+ * under the account's row lock.
+ */
+static void
+UndoAndAnswerRetry(Datum account, int64 amount, text *key, text *reason, int64 balance,
+				   CreditResult *r)
+{
+	AccountState st = {account, false, balance, 0, false};
+	PriorEntry	prior;
+
+	LedgerAccountAdd(&st, amount, 0);
+	if (!LedgerFindPrior(account, key, &prior))
+		elog(ERROR, "pgext: idempotency key conflict without a ledger entry");
+	LedgerPriorResult(key, &prior, "deduct", NULL, amount, TextOrNull(reason), false, 0, r);
+}
+
+/*
  * credit_deduct(account, amount, idempotency_key, reason).  Declared without
  * SET search_path (the hot path, issue 14): the path is pinned here instead
  * (common/searchpath.h), before any argument is looked at.
@@ -447,6 +466,11 @@ CreditDeductBody(FunctionCallInfo fcinfo)
 	{
 		case DEDUCT_FAST_DONE:
 			PG_RETURN_DATUM(CreditMakeResult(fcinfo, &r));
+		case DEDUCT_FAST_KEY_TAKEN:
+			SPI_connect();
+			UndoAndAnswerRetry(account, amount, key, reason, r.balance, &r);
+			SPI_finish();
+			PG_RETURN_DATUM(CreditMakeResult(fcinfo, &r));
 		case DEDUCT_FAST_DECLINED:
 			SPI_connect();
 			DeductLocked(account, amount, key, TextOrNull(reason), GetCurrentTimestamp(), &r);
@@ -470,15 +494,7 @@ CreditDeductBody(FunctionCallInfo fcinfo)
 		if (!PgextColIsNull(0, 2))
 			CreditSetResult(&r, true, "deducted", balance, true, PgextGetInt64(0, 2, 0));
 		else
-		{
-			AccountState st = {account, false, balance, 0, false};
-			PriorEntry	prior;
-
-			LedgerAccountAdd(&st, amount, 0);
-			if (!LedgerFindPrior(account, key, &prior))
-				elog(ERROR, "pgext: idempotency key conflict without a ledger entry");
-			LedgerPriorResult(key, &prior, "deduct", NULL, amount, TextOrNull(reason), false, 0, &r);
-		}
+			UndoAndAnswerRetry(account, amount, key, reason, balance, &r);
 	}
 	else
 		DeductLocked(account, amount, key, TextOrNull(reason), GetCurrentTimestamp(), &r);

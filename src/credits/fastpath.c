@@ -20,19 +20,24 @@
  *    path runs: a row updated after the transaction's snapshot must raise a
  *    serialization failure, and SERIALIZABLE needs predicate locks.
  *  - The account row is found through its primary key under a fresh
- *    snapshot and locked (FOR NO KEY UPDATE, as an UPDATE locks it) at its
- *    latest version, waiting for a concurrent writer as an UPDATE would; the
- *    conditions are then checked on that locked version (the EvalPlanQual
- *    re-check of READ COMMITTED).
+ *    snapshot, its conditions checked, and updated as an UPDATE updates it
+ *    (the heap update waits for a concurrent writer and takes the row lock;
+ *    no separate lock record).  When a concurrent transaction updated the
+ *    row and committed meanwhile, its latest version is locked (FOR NO KEY
+ *    UPDATE), the conditions re-checked there and that version updated: the
+ *    loop of ExecUpdate and EvalPlanQual under READ COMMITTED.
  *  - Only a metered account, not forgotten, with no credits in lots and
- *    enough in its balance.  Anything else (and a key the ledger already
- *    holds: a retry) is declined with the row lock held, and the general
- *    path (DeductLocked) answers under that lock.
- *  - The key is probed in the ledger's unique (account_id, idempotency_key)
- *    index with a dirty snapshot: every ledger writer of an account holds
- *    its row lock until commit, so under our lock a matching entry is either
- *    committed or our own.  The insert's own uniqueness check stays as the
- *    last line of defence.
+ *    enough in its balance; anything else is declined and the general path
+ *    (DeductLocked) answers under the row lock it takes.
+ *  - The key is probed after the update, in the ledger's unique
+ *    (account_id, idempotency_key) index with a dirty snapshot: every ledger
+ *    writer of an account holds its row lock until commit, so under our
+ *    lock a matching entry is either committed or our own.  A taken key (a
+ *    retry, rare) is handed back to the caller, which undoes the decrement
+ *    and answers from the first entry, as the SQL path does.  The insert's
+ *    own uniqueness check stays as the last line of defence.
+ *  - BEFORE UPDATE row triggers on accounts, or stored generated columns,
+ *    turn the fast path off (the SQL path runs them).
  *  - The tables' shape is checked when first resolved (every column of the
  *    ledger known, with its type): after a schema change the fast path
  *    turns itself off rather than write a row the SQL would have written
@@ -193,7 +198,9 @@ FastRelsResolve(void)
 			ok = ok && fast.acc_att[i] > 0 &&
 				ColumnBaseType(rel, fast.acc_att[i]) == account_cols[i].type;
 		}
-		ok = ok && rel->rd_rel->relkind == RELKIND_RELATION;
+		ok = ok && rel->rd_rel->relkind == RELKIND_RELATION &&
+			!(rel->trigdesc && rel->trigdesc->trig_update_before_row) &&
+			!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
 		table_close(rel, AccessShareLock);
 	}
 	if (ok)
@@ -237,20 +244,36 @@ FastRelsResolve(void)
 	fast.resolved = true;
 }
 
+/* Whether text datum `d` starts with the C string `prefix`. */
+static bool
+TextStartsWith(Datum d, const char *prefix)
+{
+	text	   *t = DatumGetTextPP(d);
+	size_t		n = strlen(prefix);
+
+	return VARSIZE_ANY_EXHDR(t) >= n && memcmp(VARDATA_ANY(t), prefix, n) == 0;
+}
+
+/* Whether text datum `d` equals the C string `s`. */
+static bool
+TextEquals(Datum d, const char *s)
+{
+	text	   *t = DatumGetTextPP(d);
+
+	return VARSIZE_ANY_EXHDR(t) == strlen(s) && memcmp(VARDATA_ANY(t), s, strlen(s)) == 0;
+}
+
 /*
- * Find the account's row through the primary key under `snap` and lock its
- * latest version FOR NO KEY UPDATE into `slot` (waiting for a concurrent
- * writer).  False when there is no such row (or it was deleted meanwhile).
+ * Find the account's row through the primary key under `snap` (no lock yet:
+ * UpdateBalance takes it, as an UPDATE does).  False when there is none.
  */
 static bool
-LockAccountRow(Relation rel, Datum account, Snapshot snap, TupleTableSlot *slot)
+FindAccountRow(Relation rel, Datum account, Snapshot snap, TupleTableSlot *slot)
 {
 	Relation	idx = index_open(fast.accounts_pkey, RowExclusiveLock);
 	IndexScanDesc scan;
 	ScanKeyData skey;
 	bool		found;
-	TM_FailureData tmfd;
-	TM_Result	res;
 
 	ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_UUID_EQ, account);
 	scan = index_beginscan(rel, idx, snap, 1, 0);
@@ -258,12 +281,69 @@ LockAccountRow(Relation rel, Datum account, Snapshot snap, TupleTableSlot *slot)
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);
 	index_close(idx, NoLock);
-	if (!found)
+	return found;
+}
+
+/*
+ * Whether the account version in `slot` takes the fast path for `amount`:
+ * metered, not forgotten, no credits in lots, enough balance (into *balance).
+ */
+static bool
+RowQualifies(TupleTableSlot *slot, int64 amount, int64 *balance)
+{
+	bool		n1,
+				n2,
+				n3,
+				n4;
+	Datum		mode = slot_getattr(slot, fast.acc_att[A_CREDIT_MODE], &n1);
+	Datum		lots = slot_getattr(slot, fast.acc_att[A_LOT_CREDITS], &n2);
+	Datum		bal = slot_getattr(slot, fast.acc_att[A_BALANCE], &n3);
+	Datum		ext = slot_getattr(slot, fast.acc_att[A_EXTERNAL_ID], &n4);
+
+	if (n1 || n2 || n3 || n4)
 		return false;
-	res = table_tuple_lock(rel, &slot->tts_tid, snap, slot, GetCurrentCommandId(false),
-						   LockTupleNoKeyExclusive, LockWaitBlock,
-						   TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd);
-	return res == TM_Ok;
+	*balance = DatumGetInt64(bal);
+	return TextEquals(mode, "metered") && DatumGetInt64(lots) == 0 && *balance >= amount &&
+		!TextStartsWith(ext, ACCOUNT_FORGOTTEN_PREFIX);
+}
+
+/*
+ * Update the account version in `oldslot` to `balance` (built in `newslot`):
+ * the table's CHECKs first, then the heap update, which waits for a
+ * concurrent writer and takes the row lock as an UPDATE's does.  On TM_Ok
+ * the new version's index entries (when not HOT) and the AFTER ROW triggers
+ * (the referencing foreign keys' checks) follow, as in ExecUpdate.
+ */
+static TM_Result
+UpdateBalance(EState *estate, ResultRelInfo *rri, TupleTableSlot *oldslot,
+			  TupleTableSlot *newslot, int64 balance, TM_FailureData *tmfd)
+{
+	Relation	rel = rri->ri_RelationDesc;
+	int			natts = newslot->tts_tupleDescriptor->natts;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	res;
+	List	   *recheck = NIL;
+
+	slot_getallattrs(oldslot);
+	ExecClearTuple(newslot);
+	memcpy(newslot->tts_values, oldslot->tts_values, sizeof(Datum) * natts);
+	memcpy(newslot->tts_isnull, oldslot->tts_isnull, sizeof(bool) * natts);
+	newslot->tts_values[fast.acc_att[A_BALANCE] - 1] = Int64GetDatum(balance);
+	ExecStoreVirtualTuple(newslot);
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, newslot, estate);
+	res = table_tuple_update(rel, &oldslot->tts_tid, newslot, estate->es_output_cid,
+							 estate->es_snapshot, InvalidSnapshot, true, tmfd, &lockmode,
+							 &update_indexes);
+	if (res != TM_Ok)
+		return res;
+	if (rri->ri_NumIndices > 0 && update_indexes)
+		recheck = ExecInsertIndexTuples(rri, newslot, estate, true, false, NULL, NIL);
+	ExecARUpdateTriggers(estate, rri, NULL, NULL, &oldslot->tts_tid, NULL, newslot, recheck,
+						 NULL, false);
+	list_free(recheck);
+	return TM_Ok;
 }
 
 /* Whether the ledger already holds an entry for (account, key): dirty snapshot. */
@@ -290,25 +370,6 @@ KeyTaken(Relation ledger, Datum account, text *key)
 	return found;
 }
 
-/* Whether text datum `d` starts with the C string `prefix`. */
-static bool
-TextStartsWith(Datum d, const char *prefix)
-{
-	text	   *t = DatumGetTextPP(d);
-	size_t		n = strlen(prefix);
-
-	return VARSIZE_ANY_EXHDR(t) >= n && memcmp(VARDATA_ANY(t), prefix, n) == 0;
-}
-
-/* Whether text datum `d` equals the C string `s`. */
-static bool
-TextEquals(Datum d, const char *s)
-{
-	text	   *t = DatumGetTextPP(d);
-
-	return VARSIZE_ANY_EXHDR(t) == strlen(s) && memcmp(VARDATA_ANY(t), s, strlen(s)) == 0;
-}
-
 /*
  * See fastpath.h.  Runs outside SPI; the caller has checked the arguments
  * and the account binding.
@@ -323,7 +384,6 @@ CreditDeductFast(Datum account, int64 amount, text *key, text *reason, CreditRes
 	ResultRelInfo *led_rri;
 	RangeTblEntry *rte_acc;
 	RangeTblEntry *rte_led;
-	EPQState	epq;
 	TupleTableSlot *oldslot;
 	TupleTableSlot *newslot;
 	TupleTableSlot *ledslot;
@@ -361,82 +421,85 @@ CreditDeductFast(Datum account, int64 amount, text *key, text *reason, CreditRes
 	InitResultRelInfo(acc_rri, acc_rel, 1, NULL, 0);
 	led_rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(led_rri, led_rel, 2, NULL, 0);
-	EvalPlanQualInit(&epq, estate, NULL, NIL, -1);
 	AfterTriggerBeginQuery();
 
 	oldslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(acc_rel), table_slot_callbacks(acc_rel));
 	newslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(acc_rel), table_slot_callbacks(acc_rel));
 	ledslot = ExecInitExtraTupleSlot(estate, RelationGetDescr(led_rel), table_slot_callbacks(led_rel));
 
-	if (LockAccountRow(acc_rel, account, snap, oldslot))
+	if (FindAccountRow(acc_rel, account, snap, oldslot))
 	{
-		bool		n1,
-					n2,
-					n3,
-					n4;
-		Datum		mode = slot_getattr(oldslot, fast.acc_att[A_CREDIT_MODE], &n1);
-		Datum		lots = slot_getattr(oldslot, fast.acc_att[A_LOT_CREDITS], &n2);
-		Datum		bal = slot_getattr(oldslot, fast.acc_att[A_BALANCE], &n3);
-		Datum		ext = slot_getattr(oldslot, fast.acc_att[A_EXTERNAL_ID], &n4);
+		TM_FailureData tmfd;
+		TM_Result	res = TM_Invisible;
+		int			tries;
 
-		balance = n3 ? 0 : DatumGetInt64(bal);
-		outcome = DEDUCT_FAST_DECLINED;
-		if (!n1 && !n2 && !n3 && !n4 && TextEquals(mode, "metered") &&
-			DatumGetInt64(lots) == 0 && balance >= amount &&
-			!TextStartsWith(ext, ACCOUNT_FORGOTTEN_PREFIX) &&
-			(key == NULL || !KeyTaken(led_rel, account, key)))
+		CheckCmdReplicaIdentity(acc_rel, CMD_UPDATE);
+		ExecOpenIndices(acc_rri, false);
+
+		/*
+		 * READ COMMITTED's update loop (ExecUpdate and EvalPlanQual): when a
+		 * concurrent transaction updated the row and committed, lock its
+		 * latest version, re-check the conditions there and update that.
+		 */
+		for (tries = 0; tries < 100; tries++)
 		{
-			Datum	   *lv = ledslot->tts_values;
-			bool	   *ln = ledslot->tts_isnull;
-			int			i;
-
-			ExecOpenIndices(acc_rri, false);
-			ExecOpenIndices(led_rri, false);
-
-			/* the account: the locked version with the new balance */
-			slot_getallattrs(oldslot);
-			ExecClearTuple(newslot);
-			memcpy(newslot->tts_values, oldslot->tts_values,
-				   sizeof(Datum) * newslot->tts_tupleDescriptor->natts);
-			memcpy(newslot->tts_isnull, oldslot->tts_isnull,
-				   sizeof(bool) * newslot->tts_tupleDescriptor->natts);
-			balance -= amount;
-			newslot->tts_values[fast.acc_att[A_BALANCE] - 1] = Int64GetDatum(balance);
-			ExecStoreVirtualTuple(newslot);
-			ExecSimpleRelationUpdate(acc_rri, estate, &epq, oldslot, newslot);
-
-			/* the ledger row that claims the key */
-			ExecClearTuple(ledslot);
-			for (i = 0; i < ledslot->tts_tupleDescriptor->natts; i++)
+			if (!RowQualifies(oldslot, amount, &balance))
 			{
-				lv[i] = (Datum) 0;
-				ln[i] = true;
+				res = TM_Invisible;
+				outcome = DEDUCT_FAST_DECLINED;
+				break;
 			}
-			id = nextval_internal(fast.ledger_seq, false);
-#define SET(col, v) (lv[fast.led_att[col] - 1] = (v), ln[fast.led_att[col] - 1] = false)
-			SET(L_ID, Int64GetDatum(id));
-			SET(L_ACCOUNT, account);
-			SET(L_OP, CStringGetTextDatum("deduct"));
-			SET(L_AMOUNT, Int64GetDatum(amount));
-			SET(L_DELTA, Int64GetDatum(-amount));
-			SET(L_BALANCE_AFTER, Int64GetDatum(balance));
-			if (key != NULL)
-				SET(L_KEY, PointerGetDatum(key));
-			if (reason != NULL)
-				SET(L_REASON, PointerGetDatum(reason));
-			SET(L_CREATED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
-#undef SET
-			ExecStoreVirtualTuple(ledslot);
-			ExecSimpleRelationInsert(led_rri, estate, ledslot);
-
-			ExecCloseIndices(acc_rri);
-			ExecCloseIndices(led_rri);
-			outcome = DEDUCT_FAST_DONE;
+			res = UpdateBalance(estate, acc_rri, oldslot, newslot, balance - amount, &tmfd);
+			if (res != TM_Updated)
+				break;
+			if (table_tuple_lock(acc_rel, &oldslot->tts_tid, snap, oldslot,
+								 estate->es_output_cid, LockTupleNoKeyExclusive, LockWaitBlock,
+								 TUPLE_LOCK_FLAG_FIND_LAST_VERSION, &tmfd) != TM_Ok)
+				break;
 		}
+		if (res == TM_Ok)
+		{
+			balance -= amount;
+			/* under the row lock now: a ledger entry with this key is committed or ours */
+			if (key != NULL && KeyTaken(led_rel, account, key))
+				outcome = DEDUCT_FAST_KEY_TAKEN;
+			else
+			{
+				Datum	   *lv = ledslot->tts_values;
+				bool	   *ln = ledslot->tts_isnull;
+				int			i;
+
+				ExecOpenIndices(led_rri, false);
+				ExecClearTuple(ledslot);
+				for (i = 0; i < ledslot->tts_tupleDescriptor->natts; i++)
+				{
+					lv[i] = (Datum) 0;
+					ln[i] = true;
+				}
+				id = nextval_internal(fast.ledger_seq, false);
+#define SET(col, v) (lv[fast.led_att[col] - 1] = (v), ln[fast.led_att[col] - 1] = false)
+				SET(L_ID, Int64GetDatum(id));
+				SET(L_ACCOUNT, account);
+				SET(L_OP, CStringGetTextDatum("deduct"));
+				SET(L_AMOUNT, Int64GetDatum(amount));
+				SET(L_DELTA, Int64GetDatum(-amount));
+				SET(L_BALANCE_AFTER, Int64GetDatum(balance));
+				if (key != NULL)
+					SET(L_KEY, PointerGetDatum(key));
+				if (reason != NULL)
+					SET(L_REASON, PointerGetDatum(reason));
+				SET(L_CREATED_AT, TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()));
+#undef SET
+				ExecStoreVirtualTuple(ledslot);
+				ExecSimpleRelationInsert(led_rri, estate, ledslot);
+				ExecCloseIndices(led_rri);
+				outcome = DEDUCT_FAST_DONE;
+			}
+		}
+		ExecCloseIndices(acc_rri);
 	}
 
 	AfterTriggerEndQuery(estate);
-	EvalPlanQualEnd(&epq);
 	ExecResetTupleTable(estate->es_tupleTable, false);
 	FreeExecutorState(estate);
 	table_close(led_rel, NoLock);
@@ -448,5 +511,7 @@ CreditDeductFast(Datum account, int64 amount, text *key, text *reason, CreditRes
 
 	if (outcome == DEDUCT_FAST_DONE)
 		CreditSetResult(r, true, "deducted", balance, true, id);
+	else if (outcome == DEDUCT_FAST_KEY_TAKEN)
+		CreditSetResult(r, true, "deducted", balance, false, 0);
 	return outcome;
 }

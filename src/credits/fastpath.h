@@ -13,7 +13,9 @@
 typedef enum DeductFast
 {
 	DEDUCT_FAST_DONE,			/* deducted: the result is filled in */
-	DEDUCT_FAST_DECLINED,		/* the account's row is locked; the general path answers */
+	DEDUCT_FAST_KEY_TAKEN,		/* the balance was decremented (r->balance) and the key is
+								 * taken: the caller undoes it and answers the retry */
+	DEDUCT_FAST_DECLINED,		/* not a fast-path account: the general path answers */
 	DEDUCT_FAST_UNAVAILABLE		/* nothing done (isolation level, schema shape, no row) */
 } DeductFast;
 
