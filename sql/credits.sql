@@ -151,6 +151,13 @@ ALTER TABLE pgext.credit_ledger ADD COLUMN fp_extra int DEFAULT 7;
 SELECT status, balance FROM pgext.credit_deduct(:'f', 1, 'fp-shape');
 SELECT fp_extra FROM pgext.credit_ledger WHERE idempotency_key = 'fp-shape';
 ROLLBACK;
+-- a statement-level trigger on accounts is run: the fast path steps aside for the SQL path
+BEGIN;
+CREATE FUNCTION pg_temp.fp_note() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE NOTICE 'statement trigger on % ran', TG_TABLE_NAME; RETURN NULL; END $$;
+CREATE TRIGGER fp_stmt AFTER UPDATE ON pgext.accounts FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.fp_note();
+SELECT status, balance FROM pgext.credit_deduct(:'f', 1, 'fp-trigger');
+ROLLBACK;
 SELECT status, balance FROM pgext.credit_deduct(:'f', 1, 'fp-after');
 SELECT * FROM pgext.credit_audit(:'f');
 SELECT count(*) AS verify_rows FROM pgext.credit_verify() WHERE account = :'f';

@@ -36,8 +36,11 @@
  *    retry, rare) is handed back to the caller, which undoes the decrement
  *    and answers from the first entry, as the SQL path does.  The insert's
  *    own uniqueness check stays as the last line of defence.
- *  - BEFORE UPDATE row triggers on accounts, or stored generated columns,
- *    turn the fast path off (the SQL path runs them).
+ *  - Triggers the row-level entry points would not run as a statement does
+ *    turn the fast path off (the SQL path runs them): on accounts, BEFORE
+ *    UPDATE row triggers, statement-level UPDATE triggers and transition
+ *    tables, and stored generated columns; on the ledger, statement-level
+ *    INSERT triggers and transition tables.  Row triggers run as usual.
  *  - The tables' shape is checked when first resolved (every column of the
  *    ledger known, with its type): after a schema change the fast path
  *    turns itself off rather than write a row the SQL would have written
@@ -199,7 +202,11 @@ FastRelsResolve(void)
 				ColumnBaseType(rel, fast.acc_att[i]) == account_cols[i].type;
 		}
 		ok = ok && rel->rd_rel->relkind == RELKIND_RELATION &&
-			!(rel->trigdesc && rel->trigdesc->trig_update_before_row) &&
+			!(rel->trigdesc && (rel->trigdesc->trig_update_before_row ||
+								rel->trigdesc->trig_update_before_statement ||
+								rel->trigdesc->trig_update_after_statement ||
+								rel->trigdesc->trig_update_old_table ||
+								rel->trigdesc->trig_update_new_table)) &&
 			!(rel->rd_att->constr && rel->rd_att->constr->has_generated_stored);
 		table_close(rel, AccessShareLock);
 	}
@@ -225,7 +232,10 @@ FastRelsResolve(void)
 				;
 			ok = j < L_NCOLS && a->attgenerated == '\0';
 		}
-		ok = ok && rel->rd_rel->relkind == RELKIND_RELATION;
+		ok = ok && rel->rd_rel->relkind == RELKIND_RELATION &&
+			!(rel->trigdesc && (rel->trigdesc->trig_insert_before_statement ||
+								rel->trigdesc->trig_insert_after_statement ||
+								rel->trigdesc->trig_insert_new_table));
 		table_close(rel, AccessShareLock);
 	}
 	if (ok)
