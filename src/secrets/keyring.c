@@ -44,10 +44,6 @@
 #include <sys/wait.h>
 #include <signal.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/core_names.h>
-#include <openssl/kdf.h>
-#include <openssl/params.h>
 
 #include "miscadmin.h"
 #include "storage/ipc.h"
@@ -55,6 +51,7 @@
 #include "utils/guc.h"
 
 #include "common/preload.h"
+#include "secrets/hkdf.h"
 #include "secrets/keyline.h"
 #include "secrets/keyring.h"
 #include "secrets/salts.h"
@@ -294,38 +291,12 @@ PutUint32(unsigned char *p, uint32 v)
 	return p + 4;
 }
 
-/*
- * HKDF-SHA256 into a 32-byte key: extract-and-expand with salt, or expand
- * only when salt is NULL (ikm already uniformly random).  The algorithm is
- * fetched once per process (fetching is the slow part of OpenSSL 3); the
- * context is freed on every path.  Raises no PostgreSQL error.
- */
+/* HKDF-SHA256 into a 32-byte key (hkdf.c); salt NULL: expand only. */
 static bool
 Hkdf(const uint8 *ikm, const uint8 *salt, int salt_len, const unsigned char *info, int info_len,
 	 uint8 *out)
 {
-	static EVP_KDF *kdf = NULL;
-	EVP_KDF_CTX *kctx;
-	OSSL_PARAM	params[6];
-	OSSL_PARAM *p = params;
-	int			mode = salt ? EVP_KDF_HKDF_MODE_EXTRACT_AND_EXPAND : EVP_KDF_HKDF_MODE_EXPAND_ONLY;
-	bool		ok;
-
-	if (kdf == NULL && (kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL)
-		return false;
-	kctx = EVP_KDF_CTX_new(kdf);
-	if (kctx == NULL)
-		return false;
-	*p++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, "SHA256", 0);
-	*p++ = OSSL_PARAM_construct_int(OSSL_KDF_PARAM_MODE, &mode);
-	if (salt != NULL)
-		*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, (void *) salt, salt_len);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, (void *) ikm, KEYRING_KEY_BYTES);
-	*p++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, (void *) info, info_len);
-	*p = OSSL_PARAM_construct_end();
-	ok = EVP_KDF_derive(kctx, out, KEYRING_KEY_BYTES, params) > 0;
-	EVP_KDF_CTX_free(kctx);		/* also cleanses its copy of the key */
-	return ok;
+	return HkdfSha256(ikm, KEYRING_KEY_BYTES, salt, salt_len, info, info_len, out);
 }
 
 /* The root key of a version, from its master key. */

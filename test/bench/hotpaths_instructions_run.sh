@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Inside pg_virtualenv (see hotpaths_instructions.sh).
+set -euo pipefail
+cd "$(dirname "$0")"
+source ./lib.sh
+# one database per path: their fixtures would share account names
+for db in credits secrets webhooks; do createdb "b_$db"; done
+psql -X -q -d b_credits -v ON_ERROR_STOP=1 -v naccounts=10000 -f credits_setup.sql >/dev/null 2>&1
+psql -X -q -d b_secrets -v ON_ERROR_STOP=1 -f secrets_setup.sql >/dev/null 2>&1
+psql -X -q -d b_webhooks -v ON_ERROR_STOP=1 -v ndeliveries=100000 -f webhooks_setup.sql >/dev/null 2>&1
+psql -X -q -d b_secrets -c 'SELECT pgext.secret_audit_flush()' >/dev/null
+psql -X -q -c 'VACUUM ANALYZE' -c checkpoint >/dev/null
+data=$(psql -XAtc 'SHOW data_directory') conf=$(psql -XAtc 'SHOW config_file')
+bench_header
+pg_ctlcluster 15 regress stop
+out=$(mktemp -d)
+valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
+  "$(pg_config --bindir)/postgres" -D "$data" -c config_file="$conf" >"$out/server.log" 2>&1 &
+vg=$!
+until pg_isready -q; do sleep 1; done
+# let the start-up processes (and pg_isready's backend) write their profiles
+# first: wait for the number of profiles to hold still for 3 seconds
+n=-1
+until [ "$n" = "$(ls "$out" | grep -c '^cg\.')" ]; do n=$(ls "$out" | grep -c '^cg\.'); sleep 3; done
+
+# Instructions of the backend that served one pgbench run of <file> in <db>.
+# pgbench opens two connections, a check and then the client; each forked
+# backend writes its profile when it exits (after pgbench returns), counting
+# from the postmaster's count at the fork: wait for both files and print the
+# client's (the larger).
+run_ir() {
+  local db=$1 file=$2 t=$3 before new
+  before=$(ls "$out" | grep '^cg\.' || true)
+  pgbench -n -M prepared -c 1 -t "$t" -D naccounts=10000 -D ndeliveries=100000 -f "$file" "$db" \
+    >/dev/null 2>"$out/pgbench.err" || { cat "$out/pgbench.err" >&2; exit 1; }
+  for _ in $(seq 1200); do
+    new=$(comm -13 <(echo "$before") <(ls "$out" | grep '^cg\.') || true)
+    [ "$(cd "$out" && grep -l '^totals:' $new /dev/null | wc -l)" -ge 2 ] && break
+    sleep 0.5
+  done
+  new=$(cd "$out" && grep '^totals:' $new | sort -t' ' -k2 -n | tail -1 | cut -d: -f1)
+  [ -n "${PROFILES:-}" ] && cp "$out/$new" "$PROFILES/${file%.sql}.$t.cg"
+  sed -n 's/^totals: //p' "$out/$new"
+}
+
+# Per-transaction instructions of a variant: (2T run - T run) / T, after a
+# warm-up run (the first connection to a database builds its caches).
+# <t> defaults to T.
+per_tx() {
+  local a b t=${3:-$T}
+  run_ir "$1" "$2" $((t / 10 + 1)) >/dev/null
+  a=$(run_ir "$1" "$2" "$t") b=$(run_ir "$1" "$2" $((2 * t)))
+  awk -v a="$a" -v b="$b" -v t="$t" 'BEGIN { printf "%.0f", (b - a) / t }'
+}
+
+declare -A ir
+ir[deduct_pgext]=$(per_tx b_credits deduct_pgext.sql)
+ir[deduct_same]=$(per_tx b_credits deduct_same.sql)
+ir[deduct_bare]=$(per_tx b_credits deduct_bare.sql)
+# secret_get keeps each account's derived key and salt per backend: 4T reads
+# over the 1000 accounts, so that the 2T-run's extra reads find them cached
+# (the steady state of a long-lived connection) but for ~0.01% of them
+ir[secret_get]=$(per_tx b_secrets secrets_get.sql $((4 * T)))
+ir[secret_plain]=$(per_tx b_secrets secrets_plain.sql $((4 * T)))
+ir[ingest_pgext]=$(per_tx b_webhooks ingest_pgext.sql)
+ir[ingest_plpgsql]=$(per_tx b_webhooks ingest_plpgsql.sql)
+kill -INT "$vg"; wait "$vg" || true
+
+echo "server instructions per pgbench transaction (-M prepared, 1 client, fsync off;"
+echo "(2t - t transactions) / t, t = $T; secrets t = $((4 * T)), over 1000 accounts):"
+line() { printf '  %-44s %9s\n' "$1" "$2"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+line '(a) pgext.credit_deduct, 10k accounts' "${ir[deduct_pgext]}"
+line '(b) floor, pgext shape' "${ir[deduct_same]}"
+line '(d) floor, bare' "${ir[deduct_bare]}"
+echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[deduct_same]}" "${ir[deduct_pgext]}") (target >= 1.0), (d)/(a) = $(ratio "${ir[deduct_bare]}" "${ir[deduct_pgext]}") (target >= 0.75)"
+line '(a) pgext.secret_get' "${ir[secret_get]}"
+line '(b) floor: plain SELECT value' "${ir[secret_plain]}"
+echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[secret_plain]}" "${ir[secret_get]}") (target >= 0.95)"
+line '(a) pgext.webhook_ingest' "${ir[ingest_pgext]}"
+line '(b) plpgsql + pgcrypto hmac()' "${ir[ingest_plpgsql]}"
+echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[ingest_plpgsql]}" "${ir[ingest_pgext]}") (target >= 1.1)"
+rm -rf "$out"
+pg_ctlcluster 15 regress start 2>/dev/null || true
