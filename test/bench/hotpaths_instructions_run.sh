@@ -12,6 +12,26 @@ psql -X -q -d b_secrets -c 'SELECT pgext.secret_audit_flush()' >/dev/null
 psql -X -q -c 'VACUUM ANALYZE' -c checkpoint >/dev/null
 data=$(psql -XAtc 'SHOW data_directory') conf=$(psql -XAtc 'SHOW config_file')
 bench_header
+
+# WAL bytes per transaction of a variant (what an fsync-bound server writes
+# and flushes per commit), before valgrind: the second of two runs of 2000
+# transactions (the first takes the full-page images after the checkpoint).
+declare -A wal
+wal_per_tx() {
+  local db=$1 file=$2 a b
+  for run in 1 2; do
+    a=$(psql -XAtd "$db" -c 'SELECT pg_current_wal_insert_lsn()')
+    pgbench -n -M prepared -c 1 -t 2000 -D naccounts=10000 -D ndeliveries=100000 -f "$file" "$db" >/dev/null
+    b=$(psql -XAtd "$db" -c 'SELECT pg_current_wal_insert_lsn()')
+  done
+  psql -XAtd "$db" -c "SELECT round(pg_wal_lsn_diff('$b', '$a') / 2000)"
+}
+wal[deduct_pgext]=$(wal_per_tx b_credits deduct_pgext.sql)
+wal[deduct_same]=$(wal_per_tx b_credits deduct_same.sql)
+wal[deduct_bare]=$(wal_per_tx b_credits deduct_bare.sql)
+wal[ingest_pgext]=$(wal_per_tx b_webhooks ingest_pgext.sql)
+wal[ingest_plpgsql]=$(wal_per_tx b_webhooks ingest_plpgsql.sql)
+psql -X -q -c checkpoint >/dev/null
 pg_ctlcluster 15 regress stop
 out=$(mktemp -d)
 valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$out/cg.%p" \
@@ -67,18 +87,22 @@ ir[ingest_plpgsql]=$(per_tx b_webhooks ingest_plpgsql.sql)
 kill -INT "$vg"; wait "$vg" || true
 
 echo "server instructions per pgbench transaction (-M prepared, 1 client, fsync off;"
+echo "WAL bytes per transaction measured before, without valgrind: one commit each;"
 echo "(2t - t transactions) / t, t = $T; secrets t = $((4 * T)), over 1000 accounts):"
-line() { printf '  %-44s %9s\n' "$1" "$2"; }
+line() {
+  printf '  %-44s %9s instructions' "$1" "$2"
+  if [ -n "${3:-}" ]; then printf ' %6s WAL bytes\n' "$3"; else printf '   (reads write no WAL)\n'; fi
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-line '(a) pgext.credit_deduct, 10k accounts' "${ir[deduct_pgext]}"
-line '(b) floor, pgext shape' "${ir[deduct_same]}"
-line '(d) floor, bare' "${ir[deduct_bare]}"
+line '(a) pgext.credit_deduct, 10k accounts' "${ir[deduct_pgext]}" "${wal[deduct_pgext]}"
+line '(b) floor, pgext shape' "${ir[deduct_same]}" "${wal[deduct_same]}"
+line '(d) floor, bare' "${ir[deduct_bare]}" "${wal[deduct_bare]}"
 echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[deduct_same]}" "${ir[deduct_pgext]}") (target >= 1.0), (d)/(a) = $(ratio "${ir[deduct_bare]}" "${ir[deduct_pgext]}") (target >= 0.75)"
 line '(a) pgext.secret_get' "${ir[secret_get]}"
 line '(b) floor: plain SELECT value' "${ir[secret_plain]}"
 echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[secret_plain]}" "${ir[secret_get]}") (target >= 0.95)"
-line '(a) pgext.webhook_ingest' "${ir[ingest_pgext]}"
-line '(b) plpgsql + pgcrypto hmac()' "${ir[ingest_plpgsql]}"
+line '(a) pgext.webhook_ingest' "${ir[ingest_pgext]}" "${wal[ingest_pgext]}"
+line '(b) plpgsql + pgcrypto hmac()' "${ir[ingest_plpgsql]}" "${wal[ingest_plpgsql]}"
 echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[ingest_plpgsql]}" "${ir[ingest_pgext]}") (target >= 1.1)"
 rm -rf "$out"
 pg_ctlcluster 15 regress start 2>/dev/null || true
