@@ -38,7 +38,9 @@ bench_header
 echo "clients=$CLIENTS seconds/run=$SECONDS_PER_RUN rounds=$ROUNDS, $N accounts, a fresh idempotency key per call"
 echo "(a) pgext.credit_deduct; (b) the same UPDATE+INSERT statement on tables of pgext's own shape"
 echo "(LIKE pgext.accounts/credit_ledger: same columns, types, constraints, indexes); (d) the bare floor:"
-echo "the same statement on bigint ids, primary keys only; (c) the usual plpgsql lock/check/update/insert."
+echo "the same statement on bigint ids, primary keys only; (c) the usual plpgsql lock/check/update/insert;"
+echo "(e) the contract floor: (d) with uuid account ids, CHECK (balance >= 0) and a unique (account_id,"
+echo "idempotency_key) index, the least a deduct keeping pgext's promises writes (no history index)."
 echo "CPU: one backend, CPU_CALLS=$CPU_CALLS calls in a server-side loop with a COMMIT per call, its"
 echo "on-CPU time per call (/proc/<pid>/schedstat) minus the loop's own (the client round trip excluded)"
 for f in $FSYNCS; do
@@ -50,26 +52,29 @@ for f in $FSYNCS; do
       hot) label="one hot account"; n=1 ;;
     esac
     declare -A tps=() cpu=()
-    bench_rounds tps deduct_tps pgext same bare plpgsql
-    bench_rounds cpu deduct_cpu pgext same bare plpgsql
+    bench_rounds tps deduct_tps pgext same bare min plpgsql
+    bench_rounds cpu deduct_cpu pgext same bare min plpgsql
     echo
     echo "== fsync=$f, $label, protocol $MODE"
     bench_report tps 'tps %10.1f' \
       pgext   '(a) pgext.credit_deduct      ' \
       same    '(b) floor, pgext shape       ' \
       bare    '(d) floor, bare              ' \
+      min     '(e) floor, contract minimum  ' \
       plpgsql '(c) plpgsql FOR UPDATE       '
     declare -A tpsmed=()
-    for v in pgext same bare plpgsql; do tpsmed[$v]=${median[$v]}; done
+    for v in pgext same bare min plpgsql; do tpsmed[$v]=${median[$v]}; done
     bench_report cpu 'us CPU/call %7.1f' \
       pgext   '(a) pgext.credit_deduct      ' \
       same    '(b) floor, pgext shape       ' \
       bare    '(d) floor, bare              ' \
+      min     '(e) floor, contract minimum  ' \
       plpgsql '(c) plpgsql FOR UPDATE       '
     awk -v a="${tpsmed[pgext]}" -v b="${tpsmed[same]}" -v d="${tpsmed[bare]}" -v c="${tpsmed[plpgsql]}" \
-      -v ca="${median[pgext]}" -v cb="${median[same]}" -v cd="${median[bare]}" \
+      -v e="${tpsmed[min]}" -v ca="${median[pgext]}" -v cb="${median[same]}" -v cd="${median[bare]}" \
       'BEGIN { printf "  tps: (a)/(b) = %.3f (target >= 1.0)   (a)/(d) = %.3f (target >= 0.75)   (a)/(c) = %.3f\n", a/b, a/d, a/c;
-               printf "  CPU: (a) %.1f us/call (target <= 30)   (a)/(b) = %.2f   (a)/(d) = %.2f\n", ca, ca/cb, ca/cd }'
+               printf "  CPU: (a) %.1f us/call (target <= 30)   (a)/(b) = %.2f   (a)/(d) = %.2f\n", ca, ca/cb, ca/cd;
+               printf "  shape: (e)/(d) = %.3f (what uuid ids and the idempotency index cost)   (b)/(e) = %.3f (the history index, profile columns)   (a)/(e) = %.3f\n", e/d, b/e, a/e }'
     unset tps cpu tpsmed
   done
   done

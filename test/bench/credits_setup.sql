@@ -45,6 +45,16 @@ CREATE TABLE bench.bare_ledger (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY K
   account_id bigint NOT NULL, op text NOT NULL, amount bigint NOT NULL, delta bigint NOT NULL,
   balance_after bigint NOT NULL, idempotency_key text);
 INSERT INTO bench.bare_accounts SELECT i, 1000000000000 FROM generate_series(1, :n) i;
+
+-- (e) the contract floor: the least any deduct keeping pgext's promises writes.
+-- The bare floor plus uuid account ids, the last-line CHECK (balance >= 0) and
+-- one unique (account_id, idempotency_key) index for idempotency; without
+-- pgext's per-account history index (account_id, id) and the profile columns.
+CREATE TABLE bench.min_accounts (id uuid PRIMARY KEY, balance bigint NOT NULL CHECK (balance >= 0));
+CREATE TABLE bench.min_ledger (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  account_id uuid NOT NULL, op text NOT NULL, amount bigint NOT NULL, delta bigint NOT NULL,
+  balance_after bigint NOT NULL, idempotency_key text, UNIQUE (account_id, idempotency_key));
+INSERT INTO bench.min_accounts SELECT id, balance FROM pgext.accounts;
 VACUUM ANALYZE;
 
 -- CPU per call: one backend runs n calls, each in its own transaction (COMMIT
@@ -71,6 +81,11 @@ BEGIN
       WITH d AS (UPDATE bench.bare_accounts SET balance = balance - 1
                   WHERE id = a AND balance >= 1 RETURNING id, balance)
       INSERT INTO bench.bare_ledger (account_id, op, amount, delta, balance_after, idempotency_key)
+      SELECT id, 'deduct', 1, -1, balance, p || i FROM d;
+    ELSIF variant = 'min' THEN
+      WITH d AS (UPDATE bench.min_accounts SET balance = balance - 1
+                  WHERE id = u AND balance >= 1 RETURNING id, balance)
+      INSERT INTO bench.min_ledger (account_id, op, amount, delta, balance_after, idempotency_key)
       SELECT id, 'deduct', 1, -1, balance, p || i FROM d;
     ELSIF variant = 'plpgsql' THEN
       PERFORM bench.deduct_plpgsql(u, 1, p || i);

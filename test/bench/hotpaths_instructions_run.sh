@@ -29,6 +29,7 @@ wal_per_tx() {
 wal[deduct_pgext]=$(wal_per_tx b_credits deduct_pgext.sql)
 wal[deduct_same]=$(wal_per_tx b_credits deduct_same.sql)
 wal[deduct_bare]=$(wal_per_tx b_credits deduct_bare.sql)
+wal[deduct_min]=$(wal_per_tx b_credits deduct_min.sql)
 wal[ingest_pgext]=$(wal_per_tx b_webhooks ingest_pgext.sql)
 wal[ingest_plpgsql]=$(wal_per_tx b_webhooks ingest_plpgsql.sql)
 psql -X -q -c checkpoint >/dev/null
@@ -77,6 +78,7 @@ declare -A ir
 ir[deduct_pgext]=$(per_tx b_credits deduct_pgext.sql)
 ir[deduct_same]=$(per_tx b_credits deduct_same.sql)
 ir[deduct_bare]=$(per_tx b_credits deduct_bare.sql)
+ir[deduct_min]=$(per_tx b_credits deduct_min.sql)
 # secret_get keeps each account's derived key and salt per backend: 4T reads
 # over the 1000 accounts, so that the 2T-run's extra reads find them cached
 # (the steady state of a long-lived connection) but for ~0.01% of them
@@ -97,7 +99,8 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 line '(a) pgext.credit_deduct, 10k accounts' "${ir[deduct_pgext]}" "${wal[deduct_pgext]}"
 line '(b) floor, pgext shape' "${ir[deduct_same]}" "${wal[deduct_same]}"
 line '(d) floor, bare' "${ir[deduct_bare]}" "${wal[deduct_bare]}"
-echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[deduct_same]}" "${ir[deduct_pgext]}") (target >= 1.0), (d)/(a) = $(ratio "${ir[deduct_bare]}" "${ir[deduct_pgext]}") (target >= 0.75)"
+line '(e) floor, contract minimum' "${ir[deduct_min]}" "${wal[deduct_min]}"
+echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[deduct_same]}" "${ir[deduct_pgext]}") (target >= 1.0), (d)/(a) = $(ratio "${ir[deduct_bare]}" "${ir[deduct_pgext]}") (target >= 0.75), (e)/(a) = $(ratio "${ir[deduct_min]}" "${ir[deduct_pgext]}")"
 line '(a) pgext.secret_get' "${ir[secret_get]}"
 line '(b) floor: plain SELECT value' "${ir[secret_plain]}"
 echo "  tps ratio the server allows: (b)/(a) = $(ratio "${ir[secret_plain]}" "${ir[secret_get]}") (target >= 0.95)"
