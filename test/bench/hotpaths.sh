@@ -2,7 +2,7 @@
 # Issue 14 in one command: the three calls apps make on every request, each
 # beside its floors, with fsync off (CPU-bound) and on, then a summary of the
 # lines that carry a target.
-#   bash test/bench/hotpaths.sh        (~10 minutes on 2 cores; ROUNDS=3 SECONDS_PER_RUN=5)
+#   bash test/bench/hotpaths.sh        (~20 minutes on 2 cores; ROUNDS=5 SECONDS_PER_RUN=5)
 # credit_deduct: test/bench/credits.sh (10k accounts, fresh key per call);
 # secret_get:    test/bench/secrets.sh;
 # webhook_ingest: test/bench/webhooks.sh with WORKER=off (the worker would
@@ -11,7 +11,7 @@
 # Holds the install lock of test/lib.sh during each part.
 set -euo pipefail
 here=$(dirname "$0")
-rounds=${ROUNDS:-3} secs=${SECONDS_PER_RUN:-5}
+rounds=${ROUNDS:-5} secs=${SECONDS_PER_RUN:-5}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 {
@@ -24,6 +24,6 @@ trap 'rm -f "$log"' EXIT
     bash "$here/webhooks.sh"
 } 2>&1 | grep -v '^Creating new PostgreSQL cluster\|^Dropping cluster' | tee "$log"
 echo
-echo "##### summary (the lines with a target)"
+echo "##### summary (the lines with a target, and credit_deduct's shape decomposition)"
 awk '/^##### / { part = $2 } /^== fsync=|^=== fsync=/ { fs = $0 }
-     /target/ { printf "%-15s %-28s %s\n", part, substr(fs, 1, 28), $0 }' "$log"
+     /target|shape:/ { printf "%-15s %-28s %s\n", part, substr(fs, 1, 28), $0 }' "$log"
